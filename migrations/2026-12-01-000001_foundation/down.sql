@@ -1,0 +1,10 @@
+DROP TRIGGER IF EXISTS audit_events_no_update_or_delete ON audit_events;
+DROP FUNCTION IF EXISTS audit_events_append_only();
+DROP TABLE IF EXISTS audit_chain_heads;
+DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS casbin_rule;
+DROP TABLE IF EXISTS workspace_user_preferences;
+DROP TABLE IF EXISTS tenants;
+DROP TABLE IF EXISTS workspaces;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS server_settings;

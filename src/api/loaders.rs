@@ -1,0 +1,172 @@
+//! Per-request DataLoaders: every list and child field resolves through one of these, so a
+//! request runs a number of SQL statements that grows with the query's depth, not with the
+//! number of rows. Loaders do not check access; resolvers do, before or after loading.
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use uuid::Uuid;
+
+use crate::{
+    db::Db,
+    error::AppError,
+    store::{
+        self, audit::AuditEventRow, preferences::PreferenceRow, tenants::TenantRow,
+        users::UserRow, workspaces::WorkspaceRow, Window,
+    },
+};
+
+/// Workspaces by id.
+pub struct WorkspaceLoader(pub Db);
+
+impl Loader<Uuid> for WorkspaceLoader {
+    type Value = WorkspaceRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let rows = store::workspaces::list_workspaces_by_ids(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|w| (w.id, w)).collect())
+    }
+}
+
+/// All tenants of a workspace, ordered by display name.
+pub struct TenantsByWorkspaceLoader(pub Db);
+
+impl Loader<Uuid> for TenantsByWorkspaceLoader {
+    type Value = Arc<Vec<TenantRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let rows = store::tenants::list_tenants_by_workspaces(&mut conn, keys).await?;
+        let mut out: HashMap<Uuid, Vec<TenantRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for t in rows {
+            out.entry(t.workspace_id).or_default().push(t);
+        }
+        Ok(out.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
+}
+
+/// The viewing user's pins and favourites, by workspace.
+pub struct PreferenceLoader {
+    pub db: Db,
+    pub user_email: Option<String>,
+}
+
+impl Loader<Uuid> for PreferenceLoader {
+    type Value = PreferenceRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let Some(email) = &self.user_email else {
+            return Ok(HashMap::new());
+        };
+        let mut conn = self.db.conn().await?;
+        let Some(user) = store::users::find_user_by_email(&mut conn, email).await? else {
+            return Ok(HashMap::new());
+        };
+        let rows = store::preferences::list_preferences(&mut conn, user.id, keys).await?;
+        Ok(rows.into_iter().map(|p| (p.workspace_id, p)).collect())
+    }
+}
+
+/// Users by e-mail.
+pub struct UserByEmailLoader(pub Db);
+
+impl Loader<String> for UserByEmailLoader {
+    type Value = UserRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let rows = store::users::list_users_by_emails(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|u| (u.email.clone(), u)).collect())
+    }
+}
+
+/// Audit event counts by workspace.
+pub struct AuditCountLoader(pub Db);
+
+impl Loader<Uuid> for AuditCountLoader {
+    type Value = i64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let mut out: HashMap<Uuid, i64> = keys.iter().map(|k| (*k, 0)).collect();
+        for (ws, n) in store::audit::count_events_by_workspaces(&mut conn, keys).await? {
+            out.insert(ws, n);
+        }
+        Ok(out)
+    }
+}
+
+/// One page of a workspace's audit events (newest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AuditPageKey {
+    pub workspace: Uuid,
+    pub window: Window,
+}
+
+pub struct AuditPageLoader(pub Db);
+
+impl Loader<AuditPageKey> for AuditPageLoader {
+    type Value = Arc<Vec<AuditEventRow>>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[AuditPageKey],
+    ) -> Result<HashMap<AuditPageKey, Self::Value>, Self::Error> {
+        // One statement per distinct window (normally exactly one per request level).
+        let mut by_window: HashMap<Window, Vec<Uuid>> = HashMap::new();
+        for k in keys {
+            by_window.entry(k.window).or_default().push(k.workspace);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for (window, workspaces) in by_window {
+            let rows = store::audit::list_events_by_workspaces(&mut conn, &workspaces, window).await?;
+            let mut grouped: HashMap<Uuid, Vec<AuditEventRow>> =
+                workspaces.iter().map(|w| (*w, Vec::new())).collect();
+            for r in rows {
+                if let Some(ws) = r.workspace_id {
+                    grouped.entry(ws).or_default().push(r);
+                }
+            }
+            for (workspace, rows) in grouped {
+                out.insert(AuditPageKey { workspace, window }, Arc::new(rows));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every loader of one request.
+pub struct Loaders {
+    pub workspaces: DataLoader<WorkspaceLoader, HashMapCache>,
+    pub tenants_by_workspace: DataLoader<TenantsByWorkspaceLoader, HashMapCache>,
+    pub preferences: DataLoader<PreferenceLoader, HashMapCache>,
+    pub users_by_email: DataLoader<UserByEmailLoader, HashMapCache>,
+    pub audit_counts: DataLoader<AuditCountLoader, HashMapCache>,
+    pub audit_pages: DataLoader<AuditPageLoader, HashMapCache>,
+}
+
+impl Loaders {
+    pub fn new(db: &Db, user_email: Option<String>) -> Self {
+        fn dl<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
+            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+        }
+        Self {
+            workspaces: dl(WorkspaceLoader(db.clone())),
+            tenants_by_workspace: dl(TenantsByWorkspaceLoader(db.clone())),
+            preferences: dl(PreferenceLoader {
+                db: db.clone(),
+                user_email,
+            }),
+            users_by_email: dl(UserByEmailLoader(db.clone())),
+            audit_counts: dl(AuditCountLoader(db.clone())),
+            audit_pages: dl(AuditPageLoader(db.clone())),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Tenants.
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    access, app,
+    errors::ApiResult,
+    node::{expect_global_id, to_global_id, NodeType},
+    state,
+    workspace::Workspace,
+};
+use crate::{
+    authz::Capability,
+    domain::ids::{TenantId, WorkspaceId},
+    error::{AppError, AppResult},
+    service,
+    store::{self, tenants::TenantRow},
+};
+
+/// A Microsoft Entra tenant managed inside a workspace.
+#[derive(Clone, Debug)]
+pub struct Tenant(pub TenantRow);
+
+impl Tenant {
+    /// Loads a tenant the caller may read (`tenant.read` in its workspace), else `None`.
+    pub async fn load_visible(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<Self>> {
+        let mut conn = app(ctx).db.conn().await?;
+        let Some(workspace) = store::tenants::find_tenant_workspace(&mut conn, TenantId(id)).await? else {
+            return Ok(None);
+        };
+        if !access(ctx).can_see(workspace, Capability::TenantRead).await? {
+            return Ok(None);
+        }
+        Ok(store::tenants::find_tenant(&mut conn, workspace, TenantId(id))
+            .await?
+            .map(Tenant))
+    }
+}
+
+#[Object]
+impl Tenant {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        to_global_id(NodeType::Tenant, self.0.id)
+    }
+
+    /// The workspace the tenant belongs to.
+    async fn workspace(&self, ctx: &Context<'_>) -> async_graphql::Result<Workspace> {
+        access(ctx)
+            .require(WorkspaceId(self.0.workspace_id), Capability::WorkspaceRead)
+            .await
+            .api()?;
+        state(ctx)
+            .loaders
+            .workspaces
+            .load_one(self.0.workspace_id)
+            .await
+            .api()?
+            .map(Workspace)
+            .ok_or_else(|| super::errors::to_graphql(AppError::not_found("workspace")))
+    }
+
+    /// Name shown in the UI.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// The Entra (Azure AD) tenant id, a GUID.
+    async fn entra_tenant_id(&self) -> String {
+        self.0.entra_tenant_id.to_string()
+    }
+
+    /// When the tenant was added.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the tenant was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Input of `createTenant`.
+#[derive(InputObject)]
+pub struct CreateTenantInput {
+    /// The workspace to add the tenant to.
+    pub workspace_id: ID,
+    /// Name shown in the UI (not empty).
+    pub display_name: String,
+    /// The Entra tenant id, a GUID; unique within the workspace.
+    pub entra_tenant_id: String,
+}
+
+/// Result of `createTenant`.
+#[derive(SimpleObject)]
+pub struct CreateTenantPayload {
+    /// The new tenant.
+    pub tenant: Tenant,
+}
+
+/// Input of `updateTenant`; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateTenantInput {
+    /// The tenant.
+    pub tenant_id: ID,
+    /// New display name.
+    pub display_name: Option<String>,
+}
+
+/// Result of `updateTenant`.
+#[derive(SimpleObject)]
+pub struct UpdateTenantPayload {
+    /// The tenant after the change.
+    pub tenant: Tenant,
+}
+
+/// Tenant mutations.
+#[derive(Default)]
+pub struct TenantMutation;
+
+#[Object]
+impl TenantMutation {
+    /// Adds a tenant to a workspace. Capability `tenant.create`.
+    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> async_graphql::Result<CreateTenantPayload> {
+        let workspace = Workspace::parse_id(&input.workspace_id).api()?;
+        let row = service::tenants::create_tenant(
+            app(ctx),
+            access(ctx),
+            workspace,
+            &input.display_name,
+            &input.entra_tenant_id,
+        )
+        .await
+        .api()?;
+        Ok(CreateTenantPayload { tenant: Tenant(row) })
+    }
+
+    /// Changes a tenant. Capability `tenant.update`.
+    async fn update_tenant(&self, ctx: &Context<'_>, input: UpdateTenantInput) -> async_graphql::Result<UpdateTenantPayload> {
+        let id = expect_global_id(&input.tenant_id, NodeType::Tenant, "tenantId").api()?;
+        let row = service::tenants::update_tenant(app(ctx), access(ctx), TenantId(id), input.display_name.as_deref())
+            .await
+            .api()?;
+        Ok(UpdateTenantPayload { tenant: Tenant(row) })
+    }
+}

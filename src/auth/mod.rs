@@ -1,0 +1,44 @@
+//! Authentication: bearer tokens (JWT) -> [`Principal`].
+pub mod jwt;
+
+use crate::{
+    domain::roles::user_subject,
+    error::{AppError, AppResult},
+};
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A header was sent but could not be accepted; the reason is safe to show.
+    Invalid(String),
+    /// A verified user, known by (lowercased) e-mail.
+    User { email: String },
+    /// The operator at the command line (trusted: it holds the database credentials).
+    System(&'static str),
+}
+
+impl Principal {
+    pub fn require_user(&self) -> AppResult<&str> {
+        match self {
+            Principal::User { email } => Ok(email),
+            Principal::Anonymous => Err(AppError::Unauthenticated(
+                "this field needs a bearer token (Authorization: Bearer <token>)".into(),
+            )),
+            Principal::Invalid(reason) => Err(AppError::Unauthenticated(reason.clone())),
+            Principal::System(_) => Err(AppError::Unauthenticated(
+                "this field needs a user, not the command line".into(),
+            )),
+        }
+    }
+
+    /// The actor recorded in audit events.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User { email } => user_subject(email),
+            Principal::System(who) => format!("system:{who}"),
+            Principal::Anonymous | Principal::Invalid(_) => "anonymous".into(),
+        }
+    }
+}

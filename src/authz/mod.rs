@@ -1,0 +1,336 @@
+//! Authorization: casbin (RBAC with domains) with rules in PostgreSQL.
+//!
+//! The enforcer is loaded once per process and kept in memory; it is reloaded when another
+//! process announces a change (see `events`), and updated in place right after this
+//! process commits a grant or revoke. Checks never reload rules.
+//!
+//! Per request, [`Access`] reads the caller's grants once and caches every `(role,
+//! capability)` decision, so the number of casbin `enforce` calls in a request is bounded by
+//! roles x capabilities and never grows with the number of rows a query returns.
+pub mod adapter;
+pub mod capability;
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi};
+use tokio::sync::{OnceCell, RwLock};
+use uuid::Uuid;
+
+pub use capability::Capability;
+
+use crate::{
+    auth::Principal,
+    db::Db,
+    domain::{
+        ids::WorkspaceId,
+        roles::{user_subject, Role, PLATFORM_DOMAIN},
+    },
+    error::{AppError, AppResult},
+};
+
+/// The casbin model, compiled in.
+pub const MODEL: &str = include_str!("model.conf");
+
+/// The process-wide enforcer.
+pub struct Authz {
+    enforcer: RwLock<Enforcer>,
+    enforce_calls: AtomicU64,
+}
+
+impl Authz {
+    /// Loads the model and every rule from the database.
+    pub async fn load(db: &Db) -> AppResult<Self> {
+        let model = DefaultModel::from_str(MODEL).await?;
+        let mut enforcer = Enforcer::new(model, adapter::DieselAdapter::new(db.clone())).await?;
+        // Grants are written by the services inside their own transactions (together with
+        // the audit event); the in-memory copy is updated after commit.
+        enforcer.enable_auto_save(false);
+        Ok(Self {
+            enforcer: RwLock::new(enforcer),
+            enforce_calls: AtomicU64::new(0),
+        })
+    }
+
+    /// Re-reads every rule (another process changed them).
+    pub async fn reload(&self) -> AppResult<()> {
+        self.enforcer.write().await.load_policy().await?;
+        Ok(())
+    }
+
+    /// How many `enforce` calls this process has made (tests use it).
+    pub fn enforce_calls(&self) -> u64 {
+        self.enforce_calls.load(Ordering::Relaxed)
+    }
+
+    /// `(role, domain)` pairs granted to `subject`.
+    pub async fn grants_of(&self, subject: &str) -> Vec<(String, String)> {
+        self.enforcer
+            .read()
+            .await
+            .get_filtered_grouping_policy(0, vec![subject.to_string()])
+            .into_iter()
+            .filter_map(|rule| match rule.as_slice() {
+                [_, role, domain, ..] => Some((role.clone(), domain.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `(subject, role)` pairs granted in `domain`.
+    pub async fn members_of(&self, domain: &str) -> Vec<(String, String)> {
+        self.enforcer
+            .read()
+            .await
+            .get_filtered_grouping_policy(2, vec![domain.to_string()])
+            .into_iter()
+            .filter_map(|rule| match rule.as_slice() {
+                [subject, role, ..] => Some((subject.clone(), role.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `role` carries `capability` (in any domain it is granted in).
+    pub async fn role_can(&self, role: &str, capability: Capability) -> AppResult<bool> {
+        self.enforce_calls.fetch_add(1, Ordering::Relaxed);
+        let (obj, act) = capability.parts();
+        Ok(self
+            .enforcer
+            .read()
+            .await
+            .enforce((role, PLATFORM_DOMAIN, obj, act))?)
+    }
+
+    /// Applies a committed grant to the in-memory rules.
+    pub async fn apply_grant(&self, subject: &str, role: Role, domain: &str) -> AppResult<()> {
+        self.enforcer
+            .write()
+            .await
+            .add_grouping_policy(vec![subject.into(), role.as_str().into(), domain.into()])
+            .await?;
+        Ok(())
+    }
+
+    /// Applies a committed revoke to the in-memory rules.
+    pub async fn apply_revoke(&self, subject: &str, role: Role, domain: &str) -> AppResult<()> {
+        self.enforcer
+            .write()
+            .await
+            .remove_grouping_policy(vec![subject.into(), role.as_str().into(), domain.into()])
+            .await?;
+        Ok(())
+    }
+}
+
+/// The caller's grants, read once per request.
+#[derive(Debug, Default, Clone)]
+pub struct Grants {
+    /// domain (workspace id or `*`) -> roles
+    by_domain: HashMap<String, BTreeSet<String>>,
+}
+
+impl Grants {
+    fn roles_in(&self, workspace: WorkspaceId) -> BTreeSet<String> {
+        let mut roles = self
+            .by_domain
+            .get(&workspace.to_string())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(platform) = self.by_domain.get(PLATFORM_DOMAIN) {
+            roles.extend(platform.iter().cloned());
+        }
+        roles
+    }
+}
+
+/// Which workspaces a caller may see at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Only(Vec<Uuid>),
+}
+
+/// A caller's access for one request (or one WebSocket connection).
+pub struct Access {
+    principal: Principal,
+    authz: Arc<Authz>,
+    grants: OnceCell<Grants>,
+    decisions: Mutex<HashMap<(String, Capability), bool>>,
+}
+
+impl Access {
+    pub fn new(principal: Principal, authz: Arc<Authz>) -> Self {
+        Self {
+            principal,
+            authz,
+            grants: OnceCell::new(),
+            decisions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The authenticated user's e-mail, or UNAUTHENTICATED.
+    pub fn user_email(&self) -> AppResult<&str> {
+        self.principal.require_user()
+    }
+
+    /// Who appears in the audit trail for this caller.
+    pub fn actor(&self) -> String {
+        self.principal.actor()
+    }
+
+    async fn grants(&self) -> AppResult<&Grants> {
+        if let Principal::System(_) = self.principal {
+            return self.grants.get_or_try_init(|| async { Ok(Grants::default()) }).await;
+        }
+        let email = self.user_email()?.to_string();
+        self.grants
+            .get_or_try_init(|| async {
+                let mut grants = Grants::default();
+                for (role, domain) in self.authz.grants_of(&user_subject(&email)).await {
+                    grants.by_domain.entry(domain).or_default().insert(role);
+                }
+                Ok(grants)
+            })
+            .await
+    }
+
+    async fn role_can(&self, role: &str, capability: Capability) -> AppResult<bool> {
+        let key = (role.to_string(), capability);
+        if let Some(hit) = self
+            .decisions
+            .lock()
+            .map_err(|_| AppError::internal("authorization cache poisoned"))?
+            .get(&key)
+        {
+            return Ok(*hit);
+        }
+        let allowed = self.authz.role_can(role, capability).await?;
+        self.decisions
+            .lock()
+            .map_err(|_| AppError::internal("authorization cache poisoned"))?
+            .insert(key, allowed);
+        Ok(allowed)
+    }
+
+    /// Roles the caller holds in `workspace`, platform roles included.
+    pub async fn roles_in(&self, workspace: WorkspaceId) -> AppResult<BTreeSet<String>> {
+        Ok(self.grants().await?.roles_in(workspace))
+    }
+
+    /// Every `(role, domain)` the caller holds.
+    pub async fn all_grants(&self) -> AppResult<Vec<(String, String)>> {
+        let grants = self.grants().await?;
+        let mut out: Vec<(String, String)> = grants
+            .by_domain
+            .iter()
+            .flat_map(|(d, roles)| roles.iter().map(move |r| (r.clone(), d.clone())))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether the caller holds `capability` in `workspace` (false without any role there).
+    pub async fn can(&self, workspace: WorkspaceId, capability: Capability) -> AppResult<bool> {
+        if let Principal::System(_) = self.principal {
+            return Ok(true);
+        }
+        for role in self.roles_in(workspace).await? {
+            if self.role_can(&role, capability).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The check every resolver makes: UNAUTHENTICATED without a user, NOT_FOUND without
+    /// any role in the workspace (existence is not revealed), FORBIDDEN with a role but
+    /// without the capability.
+    pub async fn require(&self, workspace: WorkspaceId, capability: Capability) -> AppResult<()> {
+        if let Principal::System(_) = self.principal {
+            return Ok(());
+        }
+        let roles = self.roles_in(workspace).await?;
+        if roles.is_empty() {
+            return Err(AppError::not_found("workspace"));
+        }
+        for role in &roles {
+            if self.role_can(role, capability).await? {
+                return Ok(());
+            }
+        }
+        Err(AppError::Forbidden(format!(
+            "your role in this workspace does not include {capability}"
+        )))
+    }
+
+    /// Like [`Access::require`], but any failure reads as "not found": for lookups by id
+    /// where even FORBIDDEN would say too much (e.g. `node(id:)` returns null).
+    pub async fn can_see(&self, workspace: WorkspaceId, capability: Capability) -> AppResult<bool> {
+        match self.require(workspace, capability).await {
+            Ok(()) => Ok(true),
+            Err(AppError::NotFound(_)) | Err(AppError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A platform capability (granted in the `*` domain).
+    pub async fn require_platform(&self, capability: Capability) -> AppResult<()> {
+        if let Principal::System(_) = self.principal {
+            return Ok(());
+        }
+        let grants = self.grants().await?;
+        if let Some(roles) = grants.by_domain.get(PLATFORM_DOMAIN) {
+            for role in roles {
+                if self.role_can(role, capability).await? {
+                    return Ok(());
+                }
+            }
+        }
+        Err(AppError::Forbidden(format!(
+            "{capability} needs a platform role that includes it"
+        )))
+    }
+
+    /// Capabilities the caller holds in `workspace`.
+    pub async fn capabilities_in(&self, workspace: WorkspaceId) -> AppResult<Vec<Capability>> {
+        let mut out = Vec::new();
+        for cap in Capability::ALL {
+            if self.can(workspace, *cap).await? {
+                out.push(*cap);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Workspaces whose existence the caller may learn.
+    pub async fn visibility(&self) -> AppResult<Visibility> {
+        if let Principal::System(_) = self.principal {
+            return Ok(Visibility::All);
+        }
+        let grants = self.grants().await?;
+        if grants
+            .by_domain
+            .get(PLATFORM_DOMAIN)
+            .is_some_and(|r| !r.is_empty())
+        {
+            return Ok(Visibility::All);
+        }
+        let mut ids: Vec<Uuid> = grants
+            .by_domain
+            .keys()
+            .filter_map(|d| Uuid::parse_str(d).ok())
+            .collect();
+        ids.sort();
+        Ok(Visibility::Only(ids))
+    }
+}

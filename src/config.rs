@@ -1,0 +1,97 @@
+//! Settings from the environment and command-line flags, with defaults.
+//!
+//! Every variable the server reads:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `postgres://postgres@localhost:5432/tenantatlas` | PostgreSQL database; created if missing |
+//! | `TENANTATLAS_LISTEN` | `127.0.0.1:8080` | address `serve` listens on |
+//! | `TENANTATLAS_JWT_SECRET` | generated on first start, kept in the database | HS256 signing secret for bearer tokens |
+//! | `TENANTATLAS_JWT_ISSUER` | unset (not checked) | required `iss` claim |
+//! | `TENANTATLAS_JWT_AUDIENCE` | unset (not checked) | required `aud` claim |
+//! | `TENANTATLAS_JWKS_FILE` | unset | JWKS file with RS256 public keys (e.g. Entra ID's) |
+//! | `TENANTATLAS_DB_POOL_SIZE` | `10` | connections per process |
+//! | `TENANTATLAS_REQUEST_TIMEOUT_SECS` | `30` | per-request timeout |
+//! | `RUST_LOG` | `info,tenantatlas=info` | log filter (tracing `EnvFilter` syntax) |
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Default database when neither `DATABASE_URL` nor `--database-url` is given.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/tenantatlas";
+/// Default listen address of `serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// How bearer tokens are verified.
+#[derive(Clone, Debug, Default)]
+pub struct JwtConfig {
+    /// HS256 secret; `None` means "use the one stored in the database".
+    pub secret: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// Everything the application needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub jwt: JwtConfig,
+    pub pool_size: u32,
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration for `database_url` with every other setting at its default.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt: JwtConfig::default(),
+            pool_size: 10,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Hides the password of a connection URL so it can be printed or logged.
+pub fn redact_database_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}://{}:***{}",
+                    &url[..scheme_end],
+                    &userinfo[..colon],
+                    &rest[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_user_and_host() {
+        assert_eq!(
+            redact_database_url("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_database_url(DEFAULT_DATABASE_URL),
+            DEFAULT_DATABASE_URL
+        );
+    }
+}

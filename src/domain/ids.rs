@@ -1,0 +1,43 @@
+//! Newtype ids, so a tenant id can never be passed where a workspace id is expected.
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(value: Uuid) -> Self {
+                Self(value)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A workspace (an MSP customer or business unit).
+    WorkspaceId
+);
+id_type!(
+    /// A Microsoft Entra tenant inside a workspace.
+    TenantId
+);
+id_type!(
+    /// A user, known by the e-mail in their token.
+    UserId
+);
+id_type!(
+    /// One audit event.
+    AuditEventId
+);

@@ -1,0 +1,172 @@
+//! HTTP routes: `POST /graphql`, `GET /graphql` (GraphiQL), `GET /graphql/ws`
+//! (subscriptions), `GET /healthz`, `GET /readyz`. Request ids and tracing on every request.
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{http::GraphiQLSource, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::{
+    extract::{State, WebSocketUpgrade},
+    http::{header, HeaderMap, HeaderName, Request, StatusCode},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    api::{errors::ensure_codes, AppSchema, RequestState},
+    auth::{jwt::TokenService, Principal},
+    authz::Access,
+    service::AppContext,
+};
+
+/// Shared by every route.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<AppContext>,
+    pub schema: AppSchema,
+    /// Fires when the server shuts down; open WebSockets close then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The application's router.
+pub fn router(state: HttpState, request_timeout: Duration) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "http",
+                        http.method = %req.method(),
+                        http.path = %req.uri().path(),
+                        request.id = %id,
+                    )
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout)),
+        )
+}
+
+/// Reads `Authorization: Bearer <token>`.
+pub fn principal_from_authorization(tokens: &TokenService, value: Option<&str>) -> Principal {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Principal::Anonymous;
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+    else {
+        return Principal::Invalid("Authorization must be \"Bearer <token>\"".into());
+    };
+    match tokens.verify(token) {
+        Ok(email) => Principal::User { email },
+        Err(reason) => Principal::Invalid(reason),
+    }
+}
+
+fn request_state(app: &Arc<AppContext>, principal: Principal) -> Arc<RequestState> {
+    Arc::new(RequestState::new(app, Access::new(principal, app.authz.clone())))
+}
+
+async fn graphql(State(state): State<HttpState>, headers: HeaderMap, req: GraphQLRequest) -> GraphQLResponse {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let principal = principal_from_authorization(&state.app.tokens, auth);
+    let request = req.into_inner().data(request_state(&state.app, principal));
+    let mut response = state.schema.execute(request).await;
+    ensure_codes(&mut response);
+    response.into()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("TenantAtlas GraphiQL")
+            .finish(),
+    )
+}
+
+async fn graphql_ws(State(state): State<HttpState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let app = state.app.clone();
+            let mut shutdown = state.shutdown.clone();
+            let serve = GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    // {"Authorization": "Bearer <token>"}; key matched case-insensitively.
+                    let auth = payload.as_object().and_then(|o| {
+                        o.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                            .and_then(|(_, v)| v.as_str())
+                            .map(str::to_string)
+                    });
+                    let principal = principal_from_authorization(&app.tokens, auth.as_deref());
+                    let mut data = Data::default();
+                    data.insert(request_state(&app, principal));
+                    Ok(data)
+                })
+                .serve();
+            // A long-lived subscription must not keep a draining server alive.
+            tokio::select! {
+                _ = serve => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
+        })
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// 200 only when the database answers and every embedded migration is applied.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let check = tokio::time::timeout(Duration::from_secs(3), crate::db::pending_migrations(&state.app.db)).await;
+    match check {
+        Ok(Ok(pending)) if pending.is_empty() => Json(json!({"status": "ready"})).into_response(),
+        Ok(Ok(pending)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": "migrations pending", "pending": pending})),
+        )
+            .into_response(),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not ready", "reason": "database unavailable"})),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": "database did not answer in time"})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,306 @@
+//! The `tenantatlas` command line: serve, migrate, print-schema, token, grant, revoke, audit.
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use tenantatlas::{
+    auth::Principal,
+    authz::Access,
+    config::{self, Config, JwtConfig},
+    domain::roles::{Role, PLATFORM_DOMAIN},
+    error::AppError,
+    service::{self, roles::Scope, AppContext},
+    store, Application,
+};
+use tracing_subscriber::EnvFilter;
+
+/// TenantAtlas: Intune governance for MSPs.
+#[derive(Parser)]
+#[command(name = "tenantatlas", version, about)]
+struct Cli {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    database_url: String,
+    #[command(flatten)]
+    jwt: JwtArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct JwtArgs {
+    /// HS256 secret for bearer tokens (default: generated once, kept in the database).
+    #[arg(long, env = "TENANTATLAS_JWT_SECRET", global = true, hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long, env = "TENANTATLAS_JWT_ISSUER", global = true)]
+    jwt_issuer: Option<String>,
+    /// Required `aud` claim.
+    #[arg(long, env = "TENANTATLAS_JWT_AUDIENCE", global = true)]
+    jwt_audience: Option<String>,
+    /// JWKS file with RS256 public keys (e.g. Entra ID's signing keys).
+    #[arg(long, env = "TENANTATLAS_JWKS_FILE", global = true)]
+    jwks_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create/migrate the database and serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TENANTATLAS_LISTEN", default_value = config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Seed demo data (idempotent) and print a ready token and a sample query.
+        #[arg(long)]
+        demo: bool,
+        /// Connections in the pool.
+        #[arg(long, env = "TENANTATLAS_DB_POOL_SIZE", default_value_t = 10)]
+        pool_size: u32,
+        /// Per-request timeout in seconds.
+        #[arg(long, env = "TENANTATLAS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+        request_timeout_secs: u64,
+    },
+    /// Create the database if missing and apply pending migrations.
+    Migrate {
+        /// Revert every migration instead (destroys all data).
+        #[arg(long)]
+        revert_all: bool,
+    },
+    /// Print the GraphQL schema (SDL) to stdout.
+    PrintSchema,
+    /// Print a bearer token for a user.
+    Token {
+        /// The user's e-mail address.
+        #[arg(long)]
+        user: String,
+        /// Lifetime, e.g. 30m, 8h, 7d.
+        #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Grant a role: a workspace role in a workspace, or a platform role with --workspace '*'.
+    Grant(GrantArgs),
+    /// Revoke a role granted with `grant`.
+    Revoke(GrantArgs),
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Args)]
+struct GrantArgs {
+    /// The user's e-mail address.
+    #[arg(long)]
+    user: String,
+    /// platform_admin, platform_operator, owner, manager, operator, auditor or readonly.
+    #[arg(long)]
+    role: String,
+    /// Workspace slug, or '*' for a platform role.
+    #[arg(long)]
+    workspace: String,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute a workspace's hash chain; exits non-zero on a break.
+    Verify {
+        /// Workspace slug, or '*' for the platform chain.
+        #[arg(long)]
+        workspace: String,
+    },
+}
+
+/// Errors that end the program, printed as one line.
+enum Failure {
+    App(AppError),
+    Message(String, u8),
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        Failure::App(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tenantatlas=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let url = cli.database_url.clone();
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::App(AppError::DatabaseUnavailable(detail))) => {
+            eprintln!(
+                "error: cannot reach PostgreSQL at {} ({}); start it (e.g. `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or set DATABASE_URL",
+                config::redact_database_url(&url),
+                detail.lines().next().unwrap_or("").trim()
+            );
+            ExitCode::from(2)
+        }
+        Err(Failure::App(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Message(m, code)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn config_from(cli: &Cli) -> Config {
+    let mut config = Config::new(cli.database_url.clone());
+    config.jwt = JwtConfig {
+        secret: cli.jwt.jwt_secret.clone(),
+        issuer: cli.jwt.jwt_issuer.clone(),
+        audience: cli.jwt.jwt_audience.clone(),
+        jwks_file: cli.jwt.jwks_file.clone(),
+    };
+    config
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let mut config = config_from(&cli);
+    match cli.command {
+        Command::Serve {
+            listen,
+            demo,
+            pool_size,
+            request_timeout_secs,
+        } => {
+            config.listen = listen;
+            config.pool_size = pool_size;
+            config.request_timeout = Duration::from_secs(request_timeout_secs.max(1));
+            serve(config, demo).await
+        }
+        Command::Migrate { revert_all } => {
+            tenantatlas::db::ensure_database(&config.database_url).await?;
+            if revert_all {
+                let n = tenantatlas::db::revert_all_migrations(&config.database_url).await?;
+                println!("reverted {n} migration(s)");
+            } else {
+                let n = tenantatlas::db::run_migrations(&config.database_url).await?;
+                println!("applied {n} migration(s); database is up to date");
+            }
+            Ok(())
+        }
+        Command::PrintSchema => {
+            print!("{}", tenantatlas::api::schema_sdl());
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            let app = tenantatlas::build_context(&config).await?;
+            println!("{}", app.tokens.issue(&user, ttl)?);
+            Ok(())
+        }
+        Command::Grant(args) => change_role(&config, args, true).await,
+        Command::Revoke(args) => change_role(&config, args, false).await,
+        Command::Audit {
+            command: AuditCommand::Verify { workspace },
+        } => verify_audit(&config, &workspace).await,
+    }
+}
+
+async fn resolve_scope(app: &AppContext, workspace: &str) -> Result<Scope, Failure> {
+    if workspace == PLATFORM_DOMAIN {
+        return Ok(Scope::Platform);
+    }
+    let mut conn = app.db.conn().await?;
+    match store::workspaces::find_workspace_by_slug(&mut conn, workspace).await? {
+        Some(ws) => Ok(Scope::Workspace(ws.workspace_id())),
+        None => Err(Failure::Message(format!("no workspace with slug {workspace:?}"), 1)),
+    }
+}
+
+async fn change_role(config: &Config, args: GrantArgs, grant: bool) -> Result<(), Failure> {
+    let role: Role = args.role.parse().map_err(|e| Failure::Message(e, 1))?;
+    let app = tenantatlas::build_context(config).await?;
+    let scope = resolve_scope(&app, &args.workspace).await?;
+    let access = Access::new(Principal::System("cli"), app.authz.clone());
+    if grant {
+        let user = service::roles::grant_role(&app, &access, scope, &args.user, role).await?;
+        println!("granted {role} to {} in {}", user.email, args.workspace);
+    } else {
+        let user = service::roles::revoke_role(&app, &access, scope, &args.user, role).await?;
+        println!("revoked {role} from {} in {}", user.email, args.workspace);
+    }
+    Ok(())
+}
+
+async fn verify_audit(config: &Config, workspace: &str) -> Result<(), Failure> {
+    let app = tenantatlas::build_context(config).await?;
+    let scope = resolve_scope(&app, workspace).await?;
+    let ws = match scope {
+        Scope::Platform => None,
+        Scope::Workspace(w) => Some(w),
+    };
+    match service::audit::verify_workspace_chain(&app, ws).await? {
+        Ok(report) => {
+            println!("ok: {} event(s) verified; head {}", report.events, report.head);
+            Ok(())
+        }
+        Err(broken) => Err(Failure::Message(
+            format!("audit chain of {workspace} is broken at event {}: {}", broken.seq, broken.reason),
+            3,
+        )),
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
+    let app = Application::build(config.clone()).await?;
+    let addr = app.local_addr()?;
+    let context: Arc<AppContext> = app.context();
+    if demo {
+        service::demo::seed_demo(&context).await?;
+        let token = context.tokens.issue(service::demo::DEMO_OWNER, Duration::from_secs(8 * 3600))?;
+        println!("TenantAtlas demo data is ready (owner: {}).", service::demo::DEMO_OWNER);
+        println!();
+        println!("GraphiQL:  http://{addr}/graphql");
+        println!("Token (valid 8h), add it under Headers as {{\"Authorization\": \"Bearer <token>\"}}:");
+        println!();
+        println!("{token}");
+        println!();
+        println!("Sample query:");
+        println!("  query {{ viewer {{ user {{ email }} }} workspaces(first: 10) {{ totalCount edges {{ node {{ name slug environment viewerRoles tenants {{ totalCount edges {{ node {{ displayName entraTenantId }} }} }} }} }} }} }}");
+        println!();
+        println!("Or with curl:");
+        println!("  curl -s http://{addr}/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer {token}\" -d '{{\"query\":\"{{ workspaces {{ totalCount edges {{ node {{ name environment }} }} }} }}\"}}'");
+    }
+    tracing::info!(address = %addr, "serving");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining");
+}

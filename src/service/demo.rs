@@ -1,0 +1,74 @@
+//! Demo data for `serve --demo`: idempotent, realistic, made by the project.
+use crate::{
+    auth::Principal,
+    authz::Access,
+    domain::{ids::WorkspaceId, roles::Role, workspace::Environment},
+    error::AppResult,
+    service::{roles, tenants, workspaces},
+    store,
+};
+
+use super::AppContext;
+
+/// The demo owner's e-mail.
+pub const DEMO_OWNER: &str = "owner@contoso-msp.example";
+
+struct DemoWorkspace {
+    name: &'static str,
+    slug: &'static str,
+    environment: Environment,
+    tenants: &'static [(&'static str, &'static str)],
+}
+
+const WORKSPACES: &[DemoWorkspace] = &[
+    DemoWorkspace {
+        name: "Northwind Traders",
+        slug: "northwind",
+        environment: Environment::Production,
+        tenants: &[
+            ("Northwind HQ", "3f2b6c1e-8d4a-4b7e-9c55-1a2b3c4d5e6f"),
+            ("Northwind Retail", "7a9d0e12-4c3b-4f8a-b6d1-2e3f4a5b6c7d"),
+        ],
+    },
+    DemoWorkspace {
+        name: "Fabrikam Pilot",
+        slug: "fabrikam-pilot",
+        environment: Environment::Staging,
+        tenants: &[("Fabrikam Pilot Ring", "c4e8a2b6-1d3f-4a5c-8e7b-9f0a1b2c3d4e")],
+    },
+];
+
+/// Seeds the demo data; running it again changes nothing.
+pub async fn seed_demo(app: &AppContext) -> AppResult<Vec<WorkspaceId>> {
+    let access = Access::new(Principal::System("demo"), app.authz.clone());
+    let mut ids = Vec::new();
+    for demo in WORKSPACES {
+        let existing = {
+            let mut conn = app.db.conn().await?;
+            store::workspaces::find_workspace_by_slug(&mut conn, demo.slug).await?
+        };
+        let ws = match existing {
+            Some(ws) => ws,
+            None => {
+                workspaces::create_workspace(app, &access, demo.name, demo.slug, demo.environment)
+                    .await?
+            }
+        };
+        let id = ws.workspace_id();
+        for (name, entra) in demo.tenants {
+            let present = {
+                let mut conn = app.db.conn().await?;
+                let entra = uuid::Uuid::parse_str(entra).map_err(crate::error::AppError::internal)?;
+                store::tenants::find_tenant_by_entra_id(&mut conn, id, entra)
+                    .await?
+                    .is_some()
+            };
+            if !present {
+                tenants::create_tenant(app, &access, id, name, entra).await?;
+            }
+        }
+        roles::grant_role(app, &access, roles::Scope::Workspace(id), DEMO_OWNER, Role::Owner).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
