@@ -76,13 +76,11 @@ INSERT INTO casbin_rule (ptype, v0, v1, v2, v3) VALUES
     ('p', 'platform_admin', '*', 'member', 'read'),
     ('p', 'platform_admin', '*', 'member', 'manage'),
     ('p', 'platform_admin', '*', 'audit', 'read'),
-    ('p', 'platform_admin', '*', 'system.console', 'read'),
     -- platform_operator: reads everything, changes no customer's configuration or access
     ('p', 'platform_operator', '*', 'workspace', 'read'),
     ('p', 'platform_operator', '*', 'tenant', 'read'),
     ('p', 'platform_operator', '*', 'member', 'read'),
     ('p', 'platform_operator', '*', 'audit', 'read'),
-    ('p', 'platform_operator', '*', 'system.console', 'read'),
     -- owner
     ('p', 'owner', '*', 'workspace', 'read'),
     ('p', 'owner', '*', 'workspace', 'update'),

@@ -48,7 +48,6 @@ capabilities! {
     MemberRead => ("member", "read"), "see who holds which role";
     MemberManage => ("member", "manage"), "grant and revoke workspace roles";
     AuditRead => ("audit", "read"), "read the audit trail";
-    SystemConsoleRead => ("system.console", "read"), "read the platform console (platform)";
 }
 
 impl fmt::Display for Capability {

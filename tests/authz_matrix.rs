@@ -1,0 +1,197 @@
+//! Every built-in role against every capability, exercised through the API.
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use tenantatlas::{authz::Capability, domain::roles::Role};
+
+/// Roles in column order.
+const ROLES: [Role; 7] = [
+    Role::PlatformAdmin,
+    Role::PlatformOperator,
+    Role::Owner,
+    Role::Manager,
+    Role::Operator,
+    Role::Auditor,
+    Role::Readonly,
+];
+
+/// The role -> capability table (the README shows the same table; a test keeps them equal).
+const MATRIX: &[(Capability, [bool; 7])] = &[
+    //                             padm   pop    owner  mgr    op     aud    ro
+    (Capability::WorkspaceCreate, [true, false, false, false, false, false, false]),
+    (Capability::WorkspaceRead, [true, true, true, true, true, true, true]),
+    (Capability::WorkspaceUpdate, [true, false, true, true, false, false, false]),
+    (Capability::TenantRead, [true, true, true, true, true, true, true]),
+    (Capability::TenantCreate, [true, false, true, true, false, false, false]),
+    (Capability::TenantUpdate, [true, false, true, true, true, false, false]),
+    (Capability::MemberRead, [true, true, true, true, false, true, false]),
+    (Capability::MemberManage, [true, false, true, false, false, false, false]),
+    (Capability::AuditRead, [true, true, true, true, false, true, false]),
+];
+
+fn user_of(role: Role) -> String {
+    format!("{}@matrix.test", role.as_str().replace('_', "-"))
+}
+
+/// Performs the operation that needs `cap` and reports whether it was allowed.
+/// Denials must be FORBIDDEN (the caller has a role in the workspace).
+async fn attempt(app: &TestApp, token: &str, role: Role, cap: Capability, ws: &str, tenant: &str) -> bool {
+    let tag = role.as_str().replace('_', "-");
+    let (query, vars): (&str, Value) = match cap {
+        Capability::WorkspaceCreate => (
+            "mutation($i: CreateWorkspaceInput!) { createWorkspace(input: $i) { workspace { id } } }",
+            json!({"i": {"name": format!("By {tag}"), "slug": format!("by-{tag}"), "environment": "TEST"}}),
+        ),
+        Capability::WorkspaceRead => ("query($id: ID!) { workspace(id: $id) { id } }", json!({"id": ws})),
+        Capability::WorkspaceUpdate => (
+            "mutation($i: UpdateWorkspaceInput!) { updateWorkspace(input: $i) { workspace { name } } }",
+            json!({"i": {"workspaceId": ws, "name": format!("Renamed by {tag}")}}),
+        ),
+        Capability::TenantRead => (
+            "query($id: ID!) { workspace(id: $id) { tenants { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        Capability::TenantCreate => (
+            "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }",
+            json!({"i": {"workspaceId": ws, "displayName": format!("T {tag}"), "entraTenantId": guid()}}),
+        ),
+        Capability::TenantUpdate => (
+            "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { tenant { id } } }",
+            json!({"i": {"tenantId": tenant, "displayName": format!("T by {tag}")}}),
+        ),
+        Capability::MemberRead => (
+            "query($id: ID!) { workspace(id: $id) { members { role } } }",
+            json!({"id": ws}),
+        ),
+        Capability::MemberManage => (
+            "mutation($i: GrantRoleInput!) { grantRole(input: $i) { role } }",
+            json!({"i": {"workspaceId": ws, "userId": format!("invitee-{tag}@matrix.test"), "role": "READONLY"}}),
+        ),
+        Capability::AuditRead => (
+            "query($id: ID!) { workspace(id: $id) { auditEvents(first: 1) { totalCount } } }",
+            json!({"id": ws}),
+        ),
+    };
+    let resp = app.gql(Some(token), query, vars).await;
+    if resp.get("errors").is_none() {
+        // `workspace(id:)` hides instead of failing.
+        return !resp["data"]["workspace"].is_null() || cap != Capability::WorkspaceRead;
+    }
+    assert_eq!(
+        error_code(&resp),
+        "FORBIDDEN",
+        "{role} / {cap}: a caller with a role must get FORBIDDEN, got {resp}"
+    );
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_gets_exactly_the_capabilities_of_the_table() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let ws = app.create_workspace(&admin, "Matrix", "matrix", "PRODUCTION").await;
+    let tenant = app.create_tenant(&admin, &ws, "Matrix HQ", &guid()).await;
+    let ws_id = workspace_uuid(&ws);
+    for role in ROLES {
+        let scope = (!role.is_platform()).then_some(ws_id);
+        app.db_grant(&user_of(role), role, scope).await;
+    }
+
+    // Act + assert, one row per capability.
+    let mut mismatches = Vec::new();
+    for (cap, expected) in MATRIX {
+        for (i, role) in ROLES.iter().enumerate() {
+            let token = app.token(&user_of(*role));
+            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant).await;
+            if allowed != expected[i] {
+                mismatches.push(format!("{role} {cap}: allowed={allowed}, expected {}", expected[i]));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "authz matrix mismatches:\n{}", mismatches.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_capabilities_match_the_table_for_every_role() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let ws = app.create_workspace(&admin, "Caps", "caps", "TEST").await;
+    let ws_id = workspace_uuid(&ws);
+    for (i, role) in ROLES.iter().enumerate() {
+        let email = user_of(*role);
+        app.db_grant(&email, *role, (!role.is_platform()).then_some(ws_id)).await;
+        let data = app
+            .gql_ok(
+                &app.token(&email),
+                "query($id: ID!) { workspace(id: $id) { viewerCapabilities viewerRoles } }",
+                json!({"id": ws}),
+            )
+            .await;
+        let got: Vec<String> = serde_json::from_value(data["workspace"]["viewerCapabilities"].clone()).unwrap();
+        let want: Vec<String> = MATRIX
+            .iter()
+            .filter(|(_, row)| row[i])
+            .map(|(c, _)| c.as_str().to_string())
+            .collect();
+        assert_eq!(got, want, "{role}");
+        assert_eq!(
+            data["workspace"]["viewerRoles"],
+            json!([role.as_str().to_uppercase()]),
+            "{role}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_documents_the_same_role_table() {
+    let mut table = String::from(
+        "| capability | platform_admin | platform_operator | owner | manager | operator | auditor | readonly |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (cap, row) in MATRIX {
+        table.push_str(&format!("| `{}` |", cap.as_str()));
+        for allowed in row {
+            table.push_str(if *allowed { " yes |" } else { " - |" });
+        }
+        table.push('\n');
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains(&table), "README.md must contain this table:\n{table}");
+    assert_eq!(MATRIX.len(), Capability::ALL.len(), "every capability is in the table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let ws = app.create_workspace(&admin, "Hidden", "hidden", "PRODUCTION").await;
+    let tenant = app.create_tenant(&admin, &ws, "Hidden HQ", &guid()).await;
+    let stranger = app.token("stranger@elsewhere.test");
+
+    for cap in Capability::ALL {
+        if *cap == Capability::WorkspaceCreate {
+            continue;
+        }
+        let allowed = {
+            let resp = match cap {
+                Capability::WorkspaceRead | Capability::TenantRead | Capability::MemberRead | Capability::AuditRead => {
+                    app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { id tenants { totalCount } members { role } auditEvents { totalCount } } }", json!({"id": ws})).await
+                }
+                Capability::WorkspaceUpdate => app.gql(Some(&stranger), "mutation($i: UpdateWorkspaceInput!) { updateWorkspace(input: $i) { workspace { id } } }", json!({"i": {"workspaceId": ws, "name": "x"}})).await,
+                Capability::TenantCreate => app.gql(Some(&stranger), "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }", json!({"i": {"workspaceId": ws, "displayName": "x", "entraTenantId": guid()}})).await,
+                Capability::TenantUpdate => app.gql(Some(&stranger), "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { tenant { id } } }", json!({"i": {"tenantId": tenant, "displayName": "x"}})).await,
+                Capability::MemberManage => app.gql(Some(&stranger), "mutation($i: GrantRoleInput!) { grantRole(input: $i) { role } }", json!({"i": {"workspaceId": ws, "userId": "stranger@elsewhere.test", "role": "OWNER"}})).await,
+                Capability::WorkspaceCreate => unreachable!(),
+            };
+            if resp.get("errors").is_some() {
+                assert_eq!(error_code(&resp), "NOT_FOUND", "{cap}: {resp}");
+                false
+            } else {
+                assert!(resp["data"]["workspace"].is_null(), "{cap}: {resp}");
+                false
+            }
+        };
+        assert!(!allowed);
+    }
+}
