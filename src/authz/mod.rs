@@ -117,14 +117,11 @@ impl Authz {
         Ok(())
     }
 
-    /// Applies a committed revoke to the in-memory rules.
-    pub async fn apply_revoke(&self, subject: &str, role: Role, domain: &str) -> AppResult<()> {
-        self.enforcer
-            .write()
-            .await
-            .remove_grouping_policy(vec![subject.into(), role.as_str().into(), domain.into()])
-            .await?;
-        Ok(())
+    /// Applies a committed revoke to the in-memory rules. casbin-rs's incremental role
+    /// links fail to delete a domain link in place ("Role Manager Error: NotFound"), so the
+    /// rules are re-read instead; revokes are rare.
+    pub async fn apply_revoke(&self, _subject: &str, _role: Role, _domain: &str) -> AppResult<()> {
+        self.reload().await
     }
 }
 

@@ -215,6 +215,13 @@ impl TestApp {
 
     /// A server on an existing database (e.g. a second process sharing one database).
     pub async fn spawn_on(db: TestDb) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
         let app = Application::build(test_config(&db.url)).await.unwrap();
         let addr = app.local_addr().unwrap();
         let ctx = app.context();
