@@ -1,6 +1,6 @@
 //! Audit events.
 use async_graphql::{Context, Json, Object, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::DateTime;
 use uuid::Uuid;
 
 use super::{
@@ -79,8 +79,8 @@ impl AuditEvent {
     }
 
     /// When it happened.
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> DateTime {
+        self.0.occurred_at.into()
     }
 
     /// Hash of the previous event in the chain.

@@ -6,6 +6,7 @@ pub mod loaders;
 pub mod node;
 pub mod pagination;
 pub mod roles;
+pub mod scalars;
 pub mod schema;
 pub mod subscription;
 pub mod tenant;

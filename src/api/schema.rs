@@ -62,8 +62,8 @@ impl QueryRoot {
         environment: Option<Environment>,
         #[graphql(desc = "Sort order; by name ascending when omitted.")]
         order_by: Option<WorkspaceOrder>,
-        #[graphql(default, desc = "Put the viewer's pinned workspaces first.")]
-        pinned_first: bool,
+        #[graphql(desc = "Put the viewer's pinned workspaces first (default false).")]
+        pinned_first: Option<bool>,
     ) -> async_graphql::Result<Conn<Workspace>> {
         workspace::list_workspaces(
             ctx,
@@ -72,7 +72,7 @@ impl QueryRoot {
                 search,
                 environment,
                 order_by,
-                pinned_first,
+                pinned_first: pinned_first.unwrap_or(false),
             },
         )
         .await

@@ -1,6 +1,6 @@
 //! Tenants.
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::DateTime;
 use uuid::Uuid;
 
 use super::{
@@ -72,13 +72,13 @@ impl Tenant {
     }
 
     /// When the tenant was added.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// When the tenant was last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Workspaces: the chooser query, fields and mutations.
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use super::scalars::DateTime;
 use uuid::Uuid;
 
 use super::{
@@ -87,13 +87,13 @@ impl Workspace {
     }
 
     /// When the workspace was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// When anything in the workspace last changed (every audited write moves it).
-    async fn last_activity_at(&self) -> DateTime<Utc> {
-        self.0.last_activity_at
+    async fn last_activity_at(&self) -> DateTime {
+        self.0.last_activity_at.into()
     }
 
     /// Whether the viewer pinned this workspace.
