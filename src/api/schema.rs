@@ -25,7 +25,7 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 #[derive(Default)]
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Any object by its global id; null when it does not exist or the caller may not see it.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
@@ -101,6 +101,7 @@ impl QueryRoot {
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(WorkspaceMutation, TenantMutation, RoleMutation);
 
 /// The executable schema.

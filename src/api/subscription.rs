@@ -9,7 +9,7 @@ use crate::{authz::Capability, events::Event, store};
 /// Live updates.
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every audit event appended to a workspace from now on, whichever process wrote it.
     /// Capability `audit.read`, checked when subscribing.
