@@ -70,9 +70,7 @@ fn constraint_error(constraint: &str) -> Option<AppError> {
         "users_email_key" => AppError::Conflict("a user with this e-mail already exists".into()),
         "workspaces_slug_format" => AppError::bad_input("slug", "must match [a-z0-9-]{2,63}"),
         "workspaces_name_present" => AppError::bad_input("name", "must not be empty"),
-        "tenants_display_name_present" => {
-            AppError::bad_input("displayName", "must not be empty")
-        }
+        "tenants_display_name_present" => AppError::bad_input("displayName", "must not be empty"),
         _ => return None,
     };
     Some(err)

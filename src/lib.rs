@@ -109,9 +109,17 @@ impl Application {
     }
 
     /// Serves until `signal` completes, then drains in-flight requests and stops.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> AppResult<()> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> AppResult<()> {
         // Subscriptions depend on the LISTEN connection; do not report "serving" before it.
-        if !self.context.events.wait_listening(Duration::from_secs(10)).await {
+        if !self
+            .context
+            .events
+            .wait_listening(Duration::from_secs(10))
+            .await
+        {
             tracing::warn!("event listener is not connected yet; live updates may lag");
         }
         let shutdown = self.shutdown.clone();

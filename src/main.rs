@@ -29,7 +29,12 @@ struct Cli {
 #[derive(Args)]
 struct JwtArgs {
     /// HS256 secret for bearer tokens (default: generated once, kept in the database).
-    #[arg(long, env = "TENANTATLAS_JWT_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TENANTATLAS_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     jwt_secret: Option<String>,
     /// Required `iss` claim.
     #[arg(long, env = "TENANTATLAS_JWT_ISSUER", global = true)]
@@ -126,11 +131,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tenantatlas=info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tenantatlas=info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -219,7 +228,10 @@ async fn resolve_scope(app: &AppContext, workspace: &str) -> Result<Scope, Failu
     let mut conn = app.db.conn().await?;
     match store::workspaces::find_workspace_by_slug(&mut conn, workspace).await? {
         Some(ws) => Ok(Scope::Workspace(ws.workspace_id())),
-        None => Err(Failure::Message(format!("no workspace with slug {workspace:?}"), 1)),
+        None => Err(Failure::Message(
+            format!("no workspace with slug {workspace:?}"),
+            1,
+        )),
     }
 }
 
@@ -247,11 +259,17 @@ async fn verify_audit(config: &Config, workspace: &str) -> Result<(), Failure> {
     };
     match service::audit::verify_workspace_chain(&app, ws).await? {
         Ok(report) => {
-            println!("ok: {} event(s) verified; head {}", report.events, report.head);
+            println!(
+                "ok: {} event(s) verified; head {}",
+                report.events, report.head
+            );
             Ok(())
         }
         Err(broken) => Err(Failure::Message(
-            format!("audit chain of {workspace} is broken at event {}: {}", broken.seq, broken.reason),
+            format!(
+                "audit chain of {workspace} is broken at event {}: {}",
+                broken.seq, broken.reason
+            ),
             3,
         )),
     }
@@ -263,11 +281,18 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
     let context: Arc<AppContext> = app.context();
     if demo {
         service::demo::seed_demo(&context).await?;
-        let token = context.tokens.issue(service::demo::DEMO_OWNER, Duration::from_secs(8 * 3600))?;
-        println!("TenantAtlas demo data is ready (owner: {}).", service::demo::DEMO_OWNER);
+        let token = context
+            .tokens
+            .issue(service::demo::DEMO_OWNER, Duration::from_secs(8 * 3600))?;
+        println!(
+            "TenantAtlas demo data is ready (owner: {}).",
+            service::demo::DEMO_OWNER
+        );
         println!();
         println!("GraphiQL:  http://{addr}/graphql");
-        println!("Token (valid 8h), add it under Headers as {{\"Authorization\": \"Bearer <token>\"}}:");
+        println!(
+            "Token (valid 8h), add it under Headers as {{\"Authorization\": \"Bearer <token>\"}}:"
+        );
         println!();
         println!("{token}");
         println!();

@@ -1,4 +1,6 @@
 //! Every built-in role against every capability, exercised through the API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -19,15 +21,42 @@ const ROLES: [Role; 7] = [
 /// The role -> capability table (the README shows the same table; a test keeps them equal).
 const MATRIX: &[(Capability, [bool; 7])] = &[
     //                             padm   pop    owner  mgr    op     aud    ro
-    (Capability::WorkspaceCreate, [true, false, false, false, false, false, false]),
-    (Capability::WorkspaceRead, [true, true, true, true, true, true, true]),
-    (Capability::WorkspaceUpdate, [true, false, true, true, false, false, false]),
-    (Capability::TenantRead, [true, true, true, true, true, true, true]),
-    (Capability::TenantCreate, [true, false, true, true, false, false, false]),
-    (Capability::TenantUpdate, [true, false, true, true, true, false, false]),
-    (Capability::MemberRead, [true, true, true, true, false, true, false]),
-    (Capability::MemberManage, [true, false, true, false, false, false, false]),
-    (Capability::AuditRead, [true, true, true, true, false, true, false]),
+    (
+        Capability::WorkspaceCreate,
+        [true, false, false, false, false, false, false],
+    ),
+    (
+        Capability::WorkspaceRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::WorkspaceUpdate,
+        [true, false, true, true, false, false, false],
+    ),
+    (
+        Capability::TenantRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::TenantCreate,
+        [true, false, true, true, false, false, false],
+    ),
+    (
+        Capability::TenantUpdate,
+        [true, false, true, true, true, false, false],
+    ),
+    (
+        Capability::MemberRead,
+        [true, true, true, true, false, true, false],
+    ),
+    (
+        Capability::MemberManage,
+        [true, false, true, false, false, false, false],
+    ),
+    (
+        Capability::AuditRead,
+        [true, true, true, true, false, true, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {
@@ -36,7 +65,14 @@ fn user_of(role: Role) -> String {
 
 /// Performs the operation that needs `cap` and reports whether it was allowed.
 /// Denials must be FORBIDDEN (the caller has a role in the workspace).
-async fn attempt(app: &TestApp, token: &str, role: Role, cap: Capability, ws: &str, tenant: &str) -> bool {
+async fn attempt(
+    app: &TestApp,
+    token: &str,
+    role: Role,
+    cap: Capability,
+    ws: &str,
+    tenant: &str,
+) -> bool {
     let tag = role.as_str().replace('_', "-");
     let (query, vars): (&str, Value) = match cap {
         Capability::WorkspaceCreate => (
@@ -91,7 +127,9 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
     // Arrange
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let ws = app.create_workspace(&admin, "Matrix", "matrix", "PRODUCTION").await;
+    let ws = app
+        .create_workspace(&admin, "Matrix", "matrix", "PRODUCTION")
+        .await;
     let tenant = app.create_tenant(&admin, &ws, "Matrix HQ", &guid()).await;
     let ws_id = workspace_uuid(&ws);
     for role in ROLES {
@@ -106,11 +144,18 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
             let token = app.token(&user_of(*role));
             let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant).await;
             if allowed != expected[i] {
-                mismatches.push(format!("{role} {cap}: allowed={allowed}, expected {}", expected[i]));
+                mismatches.push(format!(
+                    "{role} {cap}: allowed={allowed}, expected {}",
+                    expected[i]
+                ));
             }
         }
     }
-    assert!(mismatches.is_empty(), "authz matrix mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "authz matrix mismatches:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +166,8 @@ async fn viewer_capabilities_match_the_table_for_every_role() {
     let ws_id = workspace_uuid(&ws);
     for (i, role) in ROLES.iter().enumerate() {
         let email = user_of(*role);
-        app.db_grant(&email, *role, (!role.is_platform()).then_some(ws_id)).await;
+        app.db_grant(&email, *role, (!role.is_platform()).then_some(ws_id))
+            .await;
         let data = app
             .gql_ok(
                 &app.token(&email),
@@ -129,7 +175,8 @@ async fn viewer_capabilities_match_the_table_for_every_role() {
                 json!({"id": ws}),
             )
             .await;
-        let got: Vec<String> = serde_json::from_value(data["workspace"]["viewerCapabilities"].clone()).unwrap();
+        let got: Vec<String> =
+            serde_json::from_value(data["workspace"]["viewerCapabilities"].clone()).unwrap();
         let want: Vec<String> = MATRIX
             .iter()
             .filter(|(_, row)| row[i])
@@ -156,16 +203,26 @@ async fn the_readme_documents_the_same_role_table() {
         }
         table.push('\n');
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(readme.contains(&table), "README.md must contain this table:\n{table}");
-    assert_eq!(MATRIX.len(), Capability::ALL.len(), "every capability is in the table");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md must contain this table:\n{table}"
+    );
+    assert_eq!(
+        MATRIX.len(),
+        Capability::ALL.len(),
+        "every capability is in the table"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let ws = app.create_workspace(&admin, "Hidden", "hidden", "PRODUCTION").await;
+    let ws = app
+        .create_workspace(&admin, "Hidden", "hidden", "PRODUCTION")
+        .await;
     let tenant = app.create_tenant(&admin, &ws, "Hidden HQ", &guid()).await;
     let stranger = app.token("stranger@elsewhere.test");
 

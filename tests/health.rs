@@ -1,5 +1,7 @@
 //! Liveness, readiness, request ids, the published schema, migrations, and the server
 //! process itself (start on an empty database, demo data, graceful stop, no database).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -42,12 +44,16 @@ async fn a_given_request_id_is_echoed_back() {
     assert_eq!(r.headers()["x-request-id"], "trace-me-123");
     let r = app.http.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("graphiql"), "GET /graphql serves GraphiQL");
+    assert!(
+        r.text().await.unwrap().contains("graphiql"),
+        "GET /graphql serves GraphiQL"
+    );
 }
 
 #[test]
 fn schema_graphql_is_what_the_code_builds() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     let built = tenantatlas::api::schema_sdl();
     assert!(
         committed == built,
@@ -74,16 +80,27 @@ async fn migrations_run_up_down_and_up_again() {
     let db = TestDb::new().await;
     let tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'";
     let mut conn = db.connect().await;
-    let up: N = diesel::sql_query(tables).get_result(&mut conn).await.unwrap();
+    let up: N = diesel::sql_query(tables)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert!(up.n >= 8);
 
-    let reverted = tenantatlas::db::revert_all_migrations(&db.url).await.unwrap();
+    let reverted = tenantatlas::db::revert_all_migrations(&db.url)
+        .await
+        .unwrap();
     assert!(reverted >= 1);
-    let down: N = diesel::sql_query(tables).get_result(&mut conn).await.unwrap();
+    let down: N = diesel::sql_query(tables)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(down.n, 0, "down.sql must remove everything up.sql made");
 
     tenantatlas::db::run_migrations(&db.url).await.unwrap();
-    let again: N = diesel::sql_query(tables).get_result(&mut conn).await.unwrap();
+    let again: N = diesel::sql_query(tables)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(again.n, up.n);
     let rules: N = diesel::sql_query("SELECT count(*) AS n FROM casbin_rule WHERE ptype = 'p'")
         .get_result(&mut conn)
@@ -93,7 +110,11 @@ async fn migrations_run_up_down_and_up_again() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_ready(base: &str) {
@@ -142,7 +163,12 @@ async fn serve_demo_creates_the_database_prints_a_working_token_and_stops_cleanl
     })
     .await
     .unwrap();
-    assert!(banner.iter().any(|l| l.contains(&format!("{base}/graphql"))), "{banner:?}");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("{base}/graphql"))),
+        "{banner:?}"
+    );
 
     // Act: the printed token works and sees the demo data.
     let resp: Value = reqwest::Client::new()
@@ -156,14 +182,25 @@ async fn serve_demo_creates_the_database_prints_a_working_token_and_stops_cleanl
         .await
         .unwrap();
     assert_eq!(resp["data"]["workspaces"]["totalCount"], 2, "{resp}");
-    let envs: Vec<&str> = resp["data"]["workspaces"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["environment"].as_str().unwrap()).collect();
+    let envs: Vec<&str> = resp["data"]["workspaces"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["environment"].as_str().unwrap())
+        .collect();
     assert_ne!(envs[0], envs[1], "two workspaces of different environments");
 
     // Assert: SIGTERM drains and exits 0.
     let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = tokio::time::timeout(TIMEOUT, child.wait()).await.unwrap().unwrap();
+    let exit = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(exit.code(), Some(0));
 
     // Running the demo again is idempotent and the stored secret still verifies the old token.
@@ -192,9 +229,18 @@ async fn serve_demo_creates_the_database_prints_a_working_token_and_stops_cleanl
         .await
         .unwrap();
     assert_eq!(resp["data"]["workspaces"]["totalCount"], 2, "{resp}");
-    assert_eq!(resp["data"]["workspaces"]["edges"][1]["node"]["tenants"]["totalCount"], 2);
-    std::process::Command::new("kill").args(["-INT", &again.id().unwrap().to_string()]).status().unwrap();
-    let exit = tokio::time::timeout(TIMEOUT, again.wait()).await.unwrap().unwrap();
+    assert_eq!(
+        resp["data"]["workspaces"]["edges"][1]["node"]["tenants"]["totalCount"],
+        2
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &again.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let exit = tokio::time::timeout(TIMEOUT, again.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(exit.code(), Some(0));
 }
 
@@ -209,7 +255,10 @@ async fn serve_without_postgresql_exits_non_zero_with_one_clear_line() {
     let lines: Vec<&str> = err.trim().lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("cannot reach PostgreSQL"), "{err}");
-    assert!(lines[0].contains("pg_ctlcluster"), "says how to start it: {err}");
+    assert!(
+        lines[0].contains("pg_ctlcluster"),
+        "says how to start it: {err}"
+    );
     assert!(!err.contains("hunter2"), "the password is not printed");
     assert!(!err.contains("panicked"));
 }

@@ -1,6 +1,6 @@
 //! Audit events.
-use async_graphql::{Context, Json, Object, ID};
 use super::scalars::DateTime;
+use async_graphql::{Context, Json, Object, ID};
 use uuid::Uuid;
 
 use super::{
@@ -25,14 +25,19 @@ impl AuditEvent {
         let Some(Some(workspace)) = store::audit::find_event_workspace(&mut conn, id).await? else {
             return Ok(None);
         };
-        if !access(ctx).can_see(WorkspaceId(workspace), Capability::AuditRead).await? {
+        if !access(ctx)
+            .can_see(WorkspaceId(workspace), Capability::AuditRead)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(store::audit::list_events_by_ids(&mut conn, &[workspace], &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(AuditEvent))
+        Ok(
+            store::audit::list_events_by_ids(&mut conn, &[workspace], &[id])
+                .await?
+                .into_iter()
+                .next()
+                .map(AuditEvent),
+        )
     }
 }
 

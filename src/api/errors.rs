@@ -31,9 +31,8 @@ pub fn to_graphql(err: AppError) -> Error {
         AppError::Forbidden(msg) => {
             Error::new(msg).extend_with(|_, e| e.set("code", codes::FORBIDDEN))
         }
-        AppError::NotFound(what) => {
-            Error::new(format!("{what} not found")).extend_with(|_, e| e.set("code", codes::NOT_FOUND))
-        }
+        AppError::NotFound(what) => Error::new(format!("{what} not found"))
+            .extend_with(|_, e| e.set("code", codes::NOT_FOUND)),
         AppError::BadInput { field, message } => Error::new(format!("{field}: {message}"))
             .extend_with(|_, e| {
                 e.set("code", codes::BAD_USER_INPUT);
@@ -94,7 +93,10 @@ mod tests {
 
     #[test]
     fn each_error_kind_has_its_code() {
-        assert_eq!(code(AppError::Unauthenticated("x".into())), "UNAUTHENTICATED");
+        assert_eq!(
+            code(AppError::Unauthenticated("x".into())),
+            "UNAUTHENTICATED"
+        );
         assert_eq!(code(AppError::Forbidden("x".into())), "FORBIDDEN");
         assert_eq!(code(AppError::not_found("workspace")), "NOT_FOUND");
         assert_eq!(code(AppError::bad_input("slug", "bad")), "BAD_USER_INPUT");

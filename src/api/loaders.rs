@@ -10,8 +10,8 @@ use crate::{
     db::Db,
     error::AppError,
     store::{
-        self, audit::AuditEventRow, preferences::PreferenceRow, tenants::TenantRow,
-        users::UserRow, workspaces::WorkspaceRow, Window,
+        self, audit::AuditEventRow, preferences::PreferenceRow, tenants::TenantRow, users::UserRow,
+        workspaces::WorkspaceRow, Window,
     },
 };
 
@@ -39,7 +39,8 @@ impl Loader<Uuid> for TenantsByWorkspaceLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let mut conn = self.0.conn().await?;
         let rows = store::tenants::list_tenants_by_workspaces(&mut conn, keys).await?;
-        let mut out: HashMap<Uuid, Vec<TenantRow>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut out: HashMap<Uuid, Vec<TenantRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for t in rows {
             out.entry(t.workspace_id).or_default().push(t);
         }
@@ -126,7 +127,8 @@ impl Loader<AuditPageKey> for AuditPageLoader {
         let mut conn = self.0.conn().await?;
         let mut out = HashMap::new();
         for (window, workspaces) in by_window {
-            let rows = store::audit::list_events_by_workspaces(&mut conn, &workspaces, window).await?;
+            let rows =
+                store::audit::list_events_by_workspaces(&mut conn, &workspaces, window).await?;
             let mut grouped: HashMap<Uuid, Vec<AuditEventRow>> =
                 workspaces.iter().map(|w| (*w, Vec::new())).collect();
             for r in rows {
@@ -156,6 +158,7 @@ impl Loaders {
     pub fn new(db: &Db, user_email: Option<String>) -> Self {
         fn dl<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
             DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+                .delay(std::time::Duration::from_millis(2))
         }
         Self {
             workspaces: dl(WorkspaceLoader(db.clone())),

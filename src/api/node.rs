@@ -63,7 +63,11 @@ pub fn expect_global_id(id: &ID, ty: NodeType, field: &str) -> AppResult<Uuid> {
 
 /// An object with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id; pass it to `node(id:)`."))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Opaque global id; pass it to `node(id:)`."
+))]
 pub enum Node {
     Workspace(Workspace),
     Tenant(Tenant),
@@ -77,10 +81,14 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         return Ok(None);
     };
     Ok(match ty {
-        NodeType::Workspace => Workspace::load_visible(ctx, uuid).await?.map(Node::Workspace),
+        NodeType::Workspace => Workspace::load_visible(ctx, uuid)
+            .await?
+            .map(Node::Workspace),
         NodeType::Tenant => Tenant::load_visible(ctx, uuid).await?.map(Node::Tenant),
         NodeType::User => User::load_visible(ctx, uuid).await?.map(Node::User),
-        NodeType::AuditEvent => AuditEvent::load_visible(ctx, uuid).await?.map(Node::AuditEvent),
+        NodeType::AuditEvent => AuditEvent::load_visible(ctx, uuid)
+            .await?
+            .map(Node::AuditEvent),
     })
 }
 

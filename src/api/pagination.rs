@@ -53,8 +53,18 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
-    pub fn new(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> Self {
-        Self { first, after, last, before }
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 
     /// Which rows to fetch out of `total`.
@@ -143,13 +153,17 @@ mod tests {
 
     #[test]
     fn first_and_after_walk_forward() {
-        let w = PageArgs::new(Some(2), cursor(1), None, None).window(10).unwrap();
+        let w = PageArgs::new(Some(2), cursor(1), None, None)
+            .window(10)
+            .unwrap();
         assert_eq!((w.offset, w.limit), (2, 2));
     }
 
     #[test]
     fn last_and_before_walk_backward() {
-        let w = PageArgs::new(None, None, Some(3), cursor(5)).window(10).unwrap();
+        let w = PageArgs::new(None, None, Some(3), cursor(5))
+            .window(10)
+            .unwrap();
         assert_eq!((w.offset, w.limit), (2, 3));
         let w = PageArgs::new(None, None, Some(3), None).window(10).unwrap();
         assert_eq!((w.offset, w.limit), (7, 3));
@@ -157,16 +171,24 @@ mod tests {
 
     #[test]
     fn page_size_is_capped_and_cursors_checked() {
-        assert!(PageArgs::new(Some(101), None, None, None).window(10).is_err());
-        assert!(PageArgs::new(Some(-1), None, None, None).window(10).is_err());
-        assert!(PageArgs::new(Some(1), Some("garbage".into()), None, None).window(10).is_err());
+        assert!(PageArgs::new(Some(101), None, None, None)
+            .window(10)
+            .is_err());
+        assert!(PageArgs::new(Some(-1), None, None, None)
+            .window(10)
+            .is_err());
+        assert!(PageArgs::new(Some(1), Some("garbage".into()), None, None)
+            .window(10)
+            .is_err());
         let w = PageArgs::default().window(500).unwrap();
         assert_eq!(w.limit, DEFAULT_PAGE_SIZE as i64);
     }
 
     #[test]
     fn after_past_the_end_is_empty() {
-        let w = PageArgs::new(Some(5), cursor(20), None, None).window(10).unwrap();
+        let w = PageArgs::new(Some(5), cursor(20), None, None)
+            .window(10)
+            .unwrap();
         assert_eq!(w.limit, 0);
     }
 }

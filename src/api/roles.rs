@@ -1,9 +1,7 @@
 //! Roles and role assignments.
 use async_graphql::{Context, Enum, Object};
 
-use super::{
-    errors::ApiResult, state, user::User, workspace::Workspace,
-};
+use super::{errors::ApiResult, state, user::User, workspace::Workspace};
 use crate::domain::roles::Role as DomainRole;
 
 /// A built-in role. PLATFORM_* roles apply to every workspace; the others are granted per
@@ -125,7 +123,10 @@ async fn resolve_user_input(ctx: &Context<'_>, user_id: &str) -> crate::error::A
     Ok(user_id.to_string())
 }
 
-async fn load_workspace(ctx: &Context<'_>, id: crate::domain::ids::WorkspaceId) -> crate::error::AppResult<Workspace> {
+async fn load_workspace(
+    ctx: &Context<'_>,
+    id: crate::domain::ids::WorkspaceId,
+) -> crate::error::AppResult<Workspace> {
     state(ctx)
         .loaders
         .workspaces
@@ -143,7 +144,11 @@ pub struct RoleMutation;
 impl RoleMutation {
     /// Grants a workspace role to a user. Capability `member.manage`. Granting a role the
     /// user already holds changes nothing.
-    async fn grant_role(&self, ctx: &Context<'_>, input: GrantRoleInput) -> async_graphql::Result<GrantRolePayload> {
+    async fn grant_role(
+        &self,
+        ctx: &Context<'_>,
+        input: GrantRoleInput,
+    ) -> async_graphql::Result<GrantRolePayload> {
         let workspace = Workspace::parse_id(&input.workspace_id).api()?;
         let email = resolve_user_input(ctx, &input.user_id).await.api()?;
         let user = crate::service::roles::grant_role(
@@ -164,7 +169,11 @@ impl RoleMutation {
 
     /// Revokes a workspace role. Capability `member.manage`. The last owner cannot be
     /// revoked (CONFLICT).
-    async fn revoke_role(&self, ctx: &Context<'_>, input: RevokeRoleInput) -> async_graphql::Result<RevokeRolePayload> {
+    async fn revoke_role(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeRoleInput,
+    ) -> async_graphql::Result<RevokeRolePayload> {
         let workspace = Workspace::parse_id(&input.workspace_id).api()?;
         let email = resolve_user_input(ctx, &input.user_id).await.api()?;
         let user = crate::service::roles::revoke_role(

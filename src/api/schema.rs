@@ -19,7 +19,7 @@ use crate::{api::node::expect_global_id, api::node::NodeType, service::AppContex
 /// Deepest query accepted (introspection needs about 13).
 pub const MAX_DEPTH: usize = 16;
 /// Most complex query accepted; list fields count `first` times their children.
-pub const MAX_COMPLEXITY: usize = 20_000;
+pub const MAX_COMPLEXITY: usize = 50_000;
 
 /// Read entry points.
 #[derive(Default)]
@@ -48,20 +48,15 @@ impl QueryRoot {
     async fn workspaces(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Returns the first n workspaces (at most 100).")]
-        first: Option<i32>,
-        #[graphql(desc = "Returns workspaces after this cursor.")]
-        after: Option<String>,
-        #[graphql(desc = "Returns the last n workspaces (at most 100).")]
-        last: Option<i32>,
-        #[graphql(desc = "Returns workspaces before this cursor.")]
-        before: Option<String>,
-        #[graphql(desc = "Case-insensitive substring of the name or slug.")]
-        search: Option<String>,
-        #[graphql(desc = "Only workspaces of this environment.")]
-        environment: Option<Environment>,
-        #[graphql(desc = "Sort order; by name ascending when omitted.")]
-        order_by: Option<WorkspaceOrder>,
+        #[graphql(desc = "Returns the first n workspaces (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns workspaces after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n workspaces (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns workspaces before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Case-insensitive substring of the name or slug.")] search: Option<String>,
+        #[graphql(desc = "Only workspaces of this environment.")] environment: Option<Environment>,
+        #[graphql(desc = "Sort order; by name ascending when omitted.")] order_by: Option<
+            WorkspaceOrder,
+        >,
         #[graphql(desc = "Put the viewer's pinned workspaces first (default false).")]
         pinned_first: Option<bool>,
     ) -> async_graphql::Result<Conn<Workspace>> {
@@ -83,10 +78,8 @@ impl QueryRoot {
     async fn workspace(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The workspace's global id.")]
-        id: Option<ID>,
-        #[graphql(desc = "The workspace's slug.")]
-        slug: Option<String>,
+        #[graphql(desc = "The workspace's global id.")] id: Option<ID>,
+        #[graphql(desc = "The workspace's slug.")] slug: Option<String>,
     ) -> async_graphql::Result<Option<Workspace>> {
         workspace::find_workspace(ctx, id, slug).await.api()
     }

@@ -19,42 +19,49 @@ impl SubscriptionRoot {
         workspace_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = AuditEvent>> {
         let workspace = Workspace::parse_id(&workspace_id).api()?;
-        access(ctx).require(workspace, Capability::AuditRead).await.api()?;
+        access(ctx)
+            .require(workspace, Capability::AuditRead)
+            .await
+            .api()?;
         let app = app(ctx).clone();
         // Subscribe before returning so nothing committed after this point is missed.
         let rx = app.events.subscribe();
-        Ok(futures_util::stream::unfold((rx, app), move |(mut rx, app)| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(Event::AuditAppended {
-                        workspace_id: Some(ws),
-                        event_id,
-                    }) if ws == workspace.0 => {
-                        let loaded = match app.db.conn().await {
-                            Ok(mut conn) => {
-                                store::audit::list_events_by_ids(&mut conn, &[ws], &[event_id]).await
-                            }
-                            Err(err) => Err(err),
-                        };
-                        match loaded {
-                            Ok(rows) => {
-                                if let Some(row) = rows.into_iter().next() {
-                                    return Some((AuditEvent(row), (rx, app)));
+        Ok(futures_util::stream::unfold(
+            (rx, app),
+            move |(mut rx, app)| async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(Event::AuditAppended {
+                            workspace_id: Some(ws),
+                            event_id,
+                        }) if ws == workspace.0 => {
+                            let loaded = match app.db.conn().await {
+                                Ok(mut conn) => {
+                                    store::audit::list_events_by_ids(&mut conn, &[ws], &[event_id])
+                                        .await
+                                }
+                                Err(err) => Err(err),
+                            };
+                            match loaded {
+                                Ok(rows) => {
+                                    if let Some(row) = rows.into_iter().next() {
+                                        return Some((AuditEvent(row), (rx, app)));
+                                    }
+                                }
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "subscription could not load event")
                                 }
                             }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "subscription could not load event")
-                            }
                         }
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(skipped = n, "audit subscriber lagged behind");
+                            continue;
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(skipped = n, "audit subscriber lagged behind");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
-            }
-        }))
+            },
+        ))
     }
 }

@@ -1,6 +1,6 @@
 //! Tenants.
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use super::scalars::DateTime;
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use uuid::Uuid;
 
 use super::{
@@ -26,15 +26,22 @@ impl Tenant {
     /// Loads a tenant the caller may read (`tenant.read` in its workspace), else `None`.
     pub async fn load_visible(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<Self>> {
         let mut conn = app(ctx).db.conn().await?;
-        let Some(workspace) = store::tenants::find_tenant_workspace(&mut conn, TenantId(id)).await? else {
+        let Some(workspace) =
+            store::tenants::find_tenant_workspace(&mut conn, TenantId(id)).await?
+        else {
             return Ok(None);
         };
-        if !access(ctx).can_see(workspace, Capability::TenantRead).await? {
+        if !access(ctx)
+            .can_see(workspace, Capability::TenantRead)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(store::tenants::find_tenant(&mut conn, workspace, TenantId(id))
-            .await?
-            .map(Tenant))
+        Ok(
+            store::tenants::find_tenant(&mut conn, workspace, TenantId(id))
+                .await?
+                .map(Tenant),
+        )
     }
 }
 
@@ -123,7 +130,11 @@ pub struct TenantMutation;
 #[Object]
 impl TenantMutation {
     /// Adds a tenant to a workspace. Capability `tenant.create`.
-    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> async_graphql::Result<CreateTenantPayload> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTenantInput,
+    ) -> async_graphql::Result<CreateTenantPayload> {
         let workspace = Workspace::parse_id(&input.workspace_id).api()?;
         let row = service::tenants::create_tenant(
             app(ctx),
@@ -134,15 +145,28 @@ impl TenantMutation {
         )
         .await
         .api()?;
-        Ok(CreateTenantPayload { tenant: Tenant(row) })
+        Ok(CreateTenantPayload {
+            tenant: Tenant(row),
+        })
     }
 
     /// Changes a tenant. Capability `tenant.update`.
-    async fn update_tenant(&self, ctx: &Context<'_>, input: UpdateTenantInput) -> async_graphql::Result<UpdateTenantPayload> {
+    async fn update_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTenantInput,
+    ) -> async_graphql::Result<UpdateTenantPayload> {
         let id = expect_global_id(&input.tenant_id, NodeType::Tenant, "tenantId").api()?;
-        let row = service::tenants::update_tenant(app(ctx), access(ctx), TenantId(id), input.display_name.as_deref())
-            .await
-            .api()?;
-        Ok(UpdateTenantPayload { tenant: Tenant(row) })
+        let row = service::tenants::update_tenant(
+            app(ctx),
+            access(ctx),
+            TenantId(id),
+            input.display_name.as_deref(),
+        )
+        .await
+        .api()?;
+        Ok(UpdateTenantPayload {
+            tenant: Tenant(row),
+        })
     }
 }

@@ -39,14 +39,18 @@ impl User {
     }
 
     /// `node(id:)` for users: the caller themself, or anyone for platform roles.
-    pub async fn load_visible(ctx: &async_graphql::Context<'_>, id: Uuid) -> AppResult<Option<Self>> {
+    pub async fn load_visible(
+        ctx: &async_graphql::Context<'_>,
+        id: Uuid,
+    ) -> AppResult<Option<Self>> {
         let access = access(ctx);
         let mut conn = app(ctx).db.conn().await?;
         let found = store::users::list_users_by_ids(&mut conn, &[id]).await?;
         let Some(row) = found.into_iter().next() else {
             return Ok(None);
         };
-        let is_self = matches!(access.principal(), Principal::User { email } if *email == row.email);
+        let is_self =
+            matches!(access.principal(), Principal::User { email } if *email == row.email);
         let platform = matches!(access.visibility().await?, crate::authz::Visibility::All);
         Ok((is_self || platform).then(|| row.into()))
     }

@@ -22,14 +22,19 @@ impl Viewer {
     /// The viewer's user id (same as `user.id`).
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
         let mut conn = app(ctx).db.conn().await.api()?;
-        let user = store::users::upsert_user(&mut conn, &self.email).await.api()?;
+        let user = store::users::upsert_user(&mut conn, &self.email)
+            .await
+            .api()?;
         Ok(to_global_id(NodeType::User, user.id))
     }
 
     /// The viewer as a user.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let mut conn = app(ctx).db.conn().await.api()?;
-        Ok(store::users::upsert_user(&mut conn, &self.email).await.api()?.into())
+        Ok(store::users::upsert_user(&mut conn, &self.email)
+            .await
+            .api()?
+            .into())
     }
 
     /// Every role the viewer holds; platform roles have no workspace.

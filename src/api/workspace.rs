@@ -1,18 +1,18 @@
 //! Workspaces: the chooser query, fields and mutations.
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use super::scalars::DateTime;
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use uuid::Uuid;
 
 use super::{
     access, app,
     audit::AuditEvent,
     errors::ApiResult,
+    loaders::AuditPageKey,
     node::{expect_global_id, to_global_id, NodeType},
     pagination::{connection, paginate_vec, Conn, PageArgs},
     roles::{Role, RoleAssignment},
     state,
     tenant::Tenant,
-    loaders::AuditPageKey,
 };
 use crate::{
     authz::{Capability, Visibility},
@@ -47,7 +47,10 @@ impl Workspace {
 
     /// Loads a workspace the caller may read (`workspace.read`), else `None`.
     pub async fn load_visible(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<Self>> {
-        if !access(ctx).can_see(WorkspaceId(id), Capability::WorkspaceRead).await? {
+        if !access(ctx)
+            .can_see(WorkspaceId(id), Capability::WorkspaceRead)
+            .await?
+        {
             return Ok(None);
         }
         Ok(state(ctx)
@@ -98,13 +101,23 @@ impl Workspace {
 
     /// Whether the viewer pinned this workspace.
     async fn is_pinned(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        let prefs = state(ctx).loaders.preferences.load_one(self.0.id).await.api()?;
+        let prefs = state(ctx)
+            .loaders
+            .preferences
+            .load_one(self.0.id)
+            .await
+            .api()?;
         Ok(prefs.is_some_and(|p| p.pinned_at.is_some()))
     }
 
     /// Whether the viewer marked this workspace as a favourite.
     async fn is_favorite(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        let prefs = state(ctx).loaders.preferences.load_one(self.0.id).await.api()?;
+        let prefs = state(ctx)
+            .loaders
+            .preferences
+            .load_one(self.0.id)
+            .await
+            .api()?;
         Ok(prefs.is_some_and(|p| p.favorited_at.is_some()))
     }
 
@@ -120,7 +133,10 @@ impl Workspace {
 
     /// Capabilities (`resource.action`) the viewer holds here.
     async fn viewer_capabilities(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        let caps = access(ctx).capabilities_in(self.workspace_id()).await.api()?;
+        let caps = access(ctx)
+            .capabilities_in(self.workspace_id())
+            .await
+            .api()?;
         Ok(caps.iter().map(|c| c.as_str().to_string()).collect())
     }
 
@@ -129,14 +145,10 @@ impl Workspace {
     async fn tenants(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Returns the first n tenants (at most 100).")]
-        first: Option<i32>,
-        #[graphql(desc = "Returns tenants after this cursor.")]
-        after: Option<String>,
-        #[graphql(desc = "Returns the last n tenants (at most 100).")]
-        last: Option<i32>,
-        #[graphql(desc = "Returns tenants before this cursor.")]
-        before: Option<String>,
+        #[graphql(desc = "Returns the first n tenants (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns tenants after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n tenants (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns tenants before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Tenant>> {
         access(ctx)
             .require(self.workspace_id(), Capability::TenantRead)
@@ -181,21 +193,22 @@ impl Workspace {
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Returns the first n events (at most 100).")]
-        first: Option<i32>,
-        #[graphql(desc = "Returns events after this cursor.")]
-        after: Option<String>,
-        #[graphql(desc = "Returns the last n events (at most 100).")]
-        last: Option<i32>,
-        #[graphql(desc = "Returns events before this cursor.")]
-        before: Option<String>,
+        #[graphql(desc = "Returns the first n events (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns events after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n events (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns events before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<AuditEvent>> {
         access(ctx)
             .require(self.workspace_id(), Capability::AuditRead)
             .await
             .api()?;
         let loaders = &state(ctx).loaders;
-        let total = loaders.audit_counts.load_one(self.0.id).await.api()?.unwrap_or(0);
+        let total = loaders
+            .audit_counts
+            .load_one(self.0.id)
+            .await
+            .api()?
+            .unwrap_or(0);
         let window = PageArgs::new(first, after, last, before)
             .window(total as usize)
             .api()?;
@@ -266,7 +279,9 @@ pub async fn list_workspaces(ctx: &Context<'_>, args: ChooserArgs) -> AppResult<
     let order = args.order_by.unwrap_or_default();
     let mut conn = app(ctx).db.conn().await?;
     let viewer = match access.user_email() {
-        Ok(email) => store::users::find_user_by_email(&mut conn, email).await?.map(|u| u.id),
+        Ok(email) => store::users::find_user_by_email(&mut conn, email)
+            .await?
+            .map(|u| u.id),
         Err(_) => None,
     };
     let query = WorkspaceQuery {
@@ -285,7 +300,11 @@ pub async fn list_workspaces(ctx: &Context<'_>, args: ChooserArgs) -> AppResult<
     let total = store::workspaces::count_workspaces(&mut conn, &query).await?;
     let window = args.page.window(total as usize)?;
     let rows = store::workspaces::list_workspaces(&mut conn, &query, window).await?;
-    Ok(connection(rows.into_iter().map(Workspace).collect(), window, total))
+    Ok(connection(
+        rows.into_iter().map(Workspace).collect(),
+        window,
+        total,
+    ))
 }
 
 /// `workspace(id:)` / `workspace(slug:)`: null when absent or not visible.
@@ -383,7 +402,8 @@ pub struct WorkspaceMutation;
 
 async fn set_pref(ctx: &Context<'_>, id: &ID, which: Preference, on: bool) -> AppResult<Workspace> {
     let id = Workspace::parse_id(id)?;
-    let row = service::workspaces::set_workspace_preference(app(ctx), access(ctx), id, which, on).await?;
+    let row =
+        service::workspaces::set_workspace_preference(app(ctx), access(ctx), id, which, on).await?;
     Ok(Workspace(row))
 }
 
@@ -432,26 +452,50 @@ impl WorkspaceMutation {
     }
 
     /// Pins a workspace to the top of the viewer's chooser. Capability `workspace.read`.
-    async fn pin_workspace(&self, ctx: &Context<'_>, input: PinWorkspaceInput) -> async_graphql::Result<PinWorkspacePayload> {
-        let workspace = set_pref(ctx, &input.workspace_id, Preference::Pinned, true).await.api()?;
+    async fn pin_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: PinWorkspaceInput,
+    ) -> async_graphql::Result<PinWorkspacePayload> {
+        let workspace = set_pref(ctx, &input.workspace_id, Preference::Pinned, true)
+            .await
+            .api()?;
         Ok(PinWorkspacePayload { workspace })
     }
 
     /// Unpins a workspace. Capability `workspace.read`.
-    async fn unpin_workspace(&self, ctx: &Context<'_>, input: UnpinWorkspaceInput) -> async_graphql::Result<UnpinWorkspacePayload> {
-        let workspace = set_pref(ctx, &input.workspace_id, Preference::Pinned, false).await.api()?;
+    async fn unpin_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: UnpinWorkspaceInput,
+    ) -> async_graphql::Result<UnpinWorkspacePayload> {
+        let workspace = set_pref(ctx, &input.workspace_id, Preference::Pinned, false)
+            .await
+            .api()?;
         Ok(UnpinWorkspacePayload { workspace })
     }
 
     /// Marks a workspace as a favourite of the viewer. Capability `workspace.read`.
-    async fn favorite_workspace(&self, ctx: &Context<'_>, input: FavoriteWorkspaceInput) -> async_graphql::Result<FavoriteWorkspacePayload> {
-        let workspace = set_pref(ctx, &input.workspace_id, Preference::Favorite, true).await.api()?;
+    async fn favorite_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: FavoriteWorkspaceInput,
+    ) -> async_graphql::Result<FavoriteWorkspacePayload> {
+        let workspace = set_pref(ctx, &input.workspace_id, Preference::Favorite, true)
+            .await
+            .api()?;
         Ok(FavoriteWorkspacePayload { workspace })
     }
 
     /// Removes a workspace from the viewer's favourites. Capability `workspace.read`.
-    async fn unfavorite_workspace(&self, ctx: &Context<'_>, input: UnfavoriteWorkspaceInput) -> async_graphql::Result<UnfavoriteWorkspacePayload> {
-        let workspace = set_pref(ctx, &input.workspace_id, Preference::Favorite, false).await.api()?;
+    async fn unfavorite_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: UnfavoriteWorkspaceInput,
+    ) -> async_graphql::Result<UnfavoriteWorkspacePayload> {
+        let workspace = set_pref(ctx, &input.workspace_id, Preference::Favorite, false)
+            .await
+            .api()?;
         Ok(UnfavoriteWorkspacePayload { workspace })
     }
 }

@@ -75,8 +75,8 @@ impl TokenService {
 
     /// Mints an HS256 token for `email`, valid for `ttl`.
     pub fn issue(&self, email: &str, ttl: Duration) -> AppResult<String> {
-        let email = normalize_email("user", email)
-            .map_err(|e| AppError::bad_input(e.field, e.message))?;
+        let email =
+            normalize_email("user", email).map_err(|e| AppError::bad_input(e.field, e.message))?;
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
         self.sign(&email, now, now.saturating_add(ttl))
@@ -118,12 +118,19 @@ impl TokenService {
         let mut validation = Validation::new(alg);
         validation.leeway = 5;
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
+        // A configured issuer or audience must be present, not merely "not different".
         match &self.issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                validation.required_spec_claims.insert("iss".into());
+            }
             None => validation.iss = None,
         }
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".into());
+            }
             None => validation.validate_aud = false,
         }
         let data = decode::<Claims>(token, key, &validation).map_err(|e| {
@@ -149,7 +156,10 @@ impl TokenService {
 
 fn load_jwks(path: &Path) -> AppResult<HashMap<String, DecodingKey>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        AppError::bad_input("TENANTATLAS_JWKS_FILE", format!("cannot read {}: {e}", path.display()))
+        AppError::bad_input(
+            "TENANTATLAS_JWKS_FILE",
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
     let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
         AppError::bad_input("TENANTATLAS_JWKS_FILE", format!("not a JWKS document: {e}"))
@@ -189,7 +199,9 @@ mod tests {
         assert_eq!(s.verify(&expired).unwrap_err(), "bearer token expired");
         assert_eq!(s.verify("not-a-jwt").unwrap_err(), "malformed bearer token");
         let other = TokenService::new("another-secret", &JwtConfig::default()).unwrap();
-        let foreign = other.issue("ann@contoso.com", Duration::from_secs(60)).unwrap();
+        let foreign = other
+            .issue("ann@contoso.com", Duration::from_secs(60))
+            .unwrap();
         assert_eq!(
             s.verify(&foreign).unwrap_err(),
             "bearer token signature is invalid"
@@ -208,9 +220,13 @@ mod tests {
         )
         .unwrap();
         let lax = TokenService::new("s", &JwtConfig::default()).unwrap();
-        let token = lax.issue("ann@contoso.com", Duration::from_secs(60)).unwrap();
+        let token = lax
+            .issue("ann@contoso.com", Duration::from_secs(60))
+            .unwrap();
         assert!(strict.verify(&token).is_err());
-        let good = strict.issue("ann@contoso.com", Duration::from_secs(60)).unwrap();
+        let good = strict
+            .issue("ann@contoso.com", Duration::from_secs(60))
+            .unwrap();
         assert!(strict.verify(&good).is_ok());
     }
 }

@@ -27,7 +27,12 @@ impl Adapter for DieselAdapter {
             .await
             .map_err(adapter_err)?;
         for rule in rules {
-            let sec = rule.ptype.chars().next().map(String::from).unwrap_or_default();
+            let sec = rule
+                .ptype
+                .chars()
+                .next()
+                .map(String::from)
+                .unwrap_or_default();
             let values = rule.values();
             if let Some(ast_map) = m.get_mut_model().get_mut(&sec) {
                 if let Some(ast) = ast_map.get_mut(&rule.ptype) {
@@ -75,7 +80,12 @@ impl Adapter for DieselAdapter {
         false
     }
 
-    async fn add_policy(&mut self, _sec: &str, ptype: &str, rule: Vec<String>) -> casbin::Result<bool> {
+    async fn add_policy(
+        &mut self,
+        _sec: &str,
+        ptype: &str,
+        rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         let mut conn = self.db.conn().await.map_err(adapter_err)?;
         store::casbin_rules::insert_rule(&mut conn, ptype, &rule)
             .await
@@ -98,7 +108,12 @@ impl Adapter for DieselAdapter {
         Ok(any)
     }
 
-    async fn remove_policy(&mut self, _sec: &str, ptype: &str, rule: Vec<String>) -> casbin::Result<bool> {
+    async fn remove_policy(
+        &mut self,
+        _sec: &str,
+        ptype: &str,
+        rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         let mut conn = self.db.conn().await.map_err(adapter_err)?;
         store::casbin_rules::delete_rule(&mut conn, ptype, &rule)
             .await

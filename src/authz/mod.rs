@@ -4,9 +4,10 @@
 //! process announces a change (see `events`), and updated in place right after this
 //! process commits a grant or revoke. Checks never reload rules.
 //!
-//! Per request, [`Access`] reads the caller's grants once and caches every `(role,
-//! capability)` decision, so the number of casbin `enforce` calls in a request is bounded by
-//! roles x capabilities and never grows with the number of rows a query returns.
+//! Per request, [`Access`] reads the caller's grants once and has casbin decide every
+//! `(role, capability)` pair for the roles the caller holds, so the number of `enforce`
+//! calls in a request is bounded by roles x capabilities and never grows with the number of
+//! rows a query returns; each resolver's check is then a lookup.
 pub mod adapter;
 pub mod capability;
 
@@ -14,7 +15,7 @@ use std::{
     collections::{BTreeSet, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc,
     },
 };
 
@@ -130,6 +131,8 @@ impl Authz {
 pub struct Grants {
     /// domain (workspace id or `*`) -> roles
     by_domain: HashMap<String, BTreeSet<String>>,
+    /// role -> the capabilities it carries, decided by casbin once per request
+    capabilities: HashMap<String, BTreeSet<Capability>>,
 }
 
 impl Grants {
@@ -158,7 +161,6 @@ pub struct Access {
     principal: Principal,
     authz: Arc<Authz>,
     grants: OnceCell<Grants>,
-    decisions: Mutex<HashMap<(String, Capability), bool>>,
 }
 
 impl Access {
@@ -167,7 +169,6 @@ impl Access {
             principal,
             authz,
             grants: OnceCell::new(),
-            decisions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -185,9 +186,15 @@ impl Access {
         self.principal.actor()
     }
 
+    /// The caller's grants and what each of their roles may do. Computed once: every
+    /// (role, capability) pair is decided by casbin here, so later checks are lookups and
+    /// the number of `enforce` calls depends only on how many roles the caller holds.
     async fn grants(&self) -> AppResult<&Grants> {
         if let Principal::System(_) = self.principal {
-            return self.grants.get_or_try_init(|| async { Ok(Grants::default()) }).await;
+            return self
+                .grants
+                .get_or_try_init(|| async { Ok(Grants::default()) })
+                .await;
         }
         let email = self.user_email()?.to_string();
         self.grants
@@ -196,27 +203,29 @@ impl Access {
                 for (role, domain) in self.authz.grants_of(&user_subject(&email)).await {
                     grants.by_domain.entry(domain).or_default().insert(role);
                 }
+                let roles: BTreeSet<String> =
+                    grants.by_domain.values().flatten().cloned().collect();
+                for role in roles {
+                    let mut caps = BTreeSet::new();
+                    for cap in Capability::ALL {
+                        if self.authz.role_can(&role, *cap).await? {
+                            caps.insert(*cap);
+                        }
+                    }
+                    grants.capabilities.insert(role, caps);
+                }
                 Ok(grants)
             })
             .await
     }
 
     async fn role_can(&self, role: &str, capability: Capability) -> AppResult<bool> {
-        let key = (role.to_string(), capability);
-        if let Some(hit) = self
-            .decisions
-            .lock()
-            .map_err(|_| AppError::internal("authorization cache poisoned"))?
-            .get(&key)
-        {
-            return Ok(*hit);
-        }
-        let allowed = self.authz.role_can(role, capability).await?;
-        self.decisions
-            .lock()
-            .map_err(|_| AppError::internal("authorization cache poisoned"))?
-            .insert(key, allowed);
-        Ok(allowed)
+        Ok(self
+            .grants()
+            .await?
+            .capabilities
+            .get(role)
+            .is_some_and(|caps| caps.contains(&capability)))
     }
 
     /// Roles the caller holds in `workspace`, platform roles included.

@@ -44,8 +44,9 @@ struct CountingInstrumentation(QueryCounter);
 
 impl Instrumentation for CountingInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
             self.0 .0.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(target: "tenantatlas::sql", sql = %query, "statement");
         }
     }
 }
@@ -73,7 +74,8 @@ impl Db {
             }
             .boxed()
         });
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = bb8::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(std::time::Duration::from_secs(10))
@@ -141,10 +143,11 @@ pub async fn ensure_database(url: &str) -> AppResult<()> {
     }
     let (admin_url, name) = split_database_name(url)?;
     let mut admin = AsyncPgConnection::establish(&admin_url).await?;
-    let exists: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-        .bind::<diesel::sql_types::Text, _>(&name)
-        .get_result(&mut admin)
-        .await?;
+    let exists: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut admin)
+            .await?;
     if !exists.exists {
         match admin
             .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
@@ -167,7 +170,8 @@ pub async fn ensure_database(url: &str) -> AppResult<()> {
 pub async fn run_migrations(url: &str) -> AppResult<usize> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || -> AppResult<usize> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| AppError::internal(format!("migration failed: {e}")))?;
@@ -181,7 +185,8 @@ pub async fn run_migrations(url: &str) -> AppResult<usize> {
 pub async fn revert_all_migrations(url: &str) -> AppResult<usize> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || -> AppResult<usize> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
         let reverted = conn
             .revert_all_migrations(MIGRATIONS)
             .map_err(|e| AppError::internal(format!("revert failed: {e}")))?;
@@ -248,7 +253,8 @@ pub async fn pending_migrations(db: &Db) -> AppResult<Vec<String>> {
             }
             Err(err) => return Err(err.into()),
         };
-    let applied: std::collections::HashSet<String> = applied.into_iter().map(|a| a.version).collect();
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|a| a.version).collect();
     Ok(embedded_migration_versions()
         .into_iter()
         .filter(|v| !applied.contains(v))

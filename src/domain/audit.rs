@@ -79,9 +79,8 @@ pub fn verify_chain<'a>(
     events: impl IntoIterator<Item = (&'a ChainedEvent, &'a str, &'a str)>,
 ) -> Result<ChainReport, ChainBreak> {
     let mut expected_prev = GENESIS_HASH.to_string();
-    let mut expected_seq = 1;
     let mut count = 0;
-    for (event, prev_hash, hash) in events {
+    for (expected_seq, (event, prev_hash, hash)) in (1_i64..).zip(events) {
         if event.seq != expected_seq {
             return Err(ChainBreak {
                 seq: event.seq,
@@ -102,7 +101,6 @@ pub fn verify_chain<'a>(
             });
         }
         expected_prev = recomputed;
-        expected_seq += 1;
         count += 1;
     }
     Ok(ChainReport {

@@ -133,7 +133,15 @@ mod tests {
         for ok in ["ab", "contoso-prod", "a1", &"a".repeat(63)] {
             assert!(validate_slug(ok).is_ok(), "{ok}");
         }
-        for bad in ["a", "Contoso", "with space", "ümlaut", "under_score", &"a".repeat(64), ""] {
+        for bad in [
+            "a",
+            "Contoso",
+            "with space",
+            "ümlaut",
+            "under_score",
+            &"a".repeat(64),
+            "",
+        ] {
             assert_eq!(validate_slug(bad).unwrap_err().field, "slug", "{bad}");
         }
     }
@@ -150,14 +158,22 @@ mod tests {
         let id = "72f988bf-86f1-41af-91ab-2d7cd011db47";
         assert_eq!(parse_entra_tenant_id(id).unwrap().to_string(), id);
         assert!(parse_entra_tenant_id(&format!("{{{}}}", id.to_uppercase())).is_ok());
-        for bad in ["", "contoso.onmicrosoft.com", "72f988bf86f141af91ab2d7cd011db47", "zzzzzzzz-86f1-41af-91ab-2d7cd011db47"] {
+        for bad in [
+            "",
+            "contoso.onmicrosoft.com",
+            "72f988bf86f141af91ab2d7cd011db47",
+            "zzzzzzzz-86f1-41af-91ab-2d7cd011db47",
+        ] {
             assert!(parse_entra_tenant_id(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn emails_are_lowercased() {
-        assert_eq!(normalize_email("userId", " Ann@Contoso.COM ").unwrap(), "ann@contoso.com");
+        assert_eq!(
+            normalize_email("userId", " Ann@Contoso.COM ").unwrap(),
+            "ann@contoso.com"
+        );
         assert!(normalize_email("userId", "nobody").is_err());
         assert!(normalize_email("userId", "a@b@c").is_err());
     }

@@ -72,6 +72,11 @@ impl EventBus {
         self.tx.subscribe()
     }
 
+    /// How many local subscribers are attached (tests wait on it instead of sleeping).
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// Whether the LISTEN connection is up.
     pub fn is_listening(&self) -> bool {
         *self.connected.borrow()

@@ -50,22 +50,27 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                    let id = req
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "http",
-                        http.method = %req.method(),
-                        http.path = %req.uri().path(),
-                        request.id = %id,
-                    )
-                }))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                        let id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "http",
+                            http.method = %req.method(),
+                            http.path = %req.uri().path(),
+                            request.id = %id,
+                        )
+                    }),
+                )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CompressionLayer::new())
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout)),
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    request_timeout,
+                )),
         )
 }
 
@@ -88,10 +93,17 @@ pub fn principal_from_authorization(tokens: &TokenService, value: Option<&str>) 
 }
 
 fn request_state(app: &Arc<AppContext>, principal: Principal) -> Arc<RequestState> {
-    Arc::new(RequestState::new(app, Access::new(principal, app.authz.clone())))
+    Arc::new(RequestState::new(
+        app,
+        Access::new(principal, app.authz.clone()),
+    ))
 }
 
-async fn graphql(State(state): State<HttpState>, headers: HeaderMap, req: GraphQLRequest) -> GraphQLResponse {
+async fn graphql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> GraphQLResponse {
     let auth = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
@@ -112,7 +124,11 @@ async fn graphiql() -> impl IntoResponse {
     )
 }
 
-async fn graphql_ws(State(state): State<HttpState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
@@ -147,12 +163,18 @@ async fn healthz() -> impl IntoResponse {
 
 /// 200 only when the database answers and every embedded migration is applied.
 async fn readyz(State(state): State<HttpState>) -> Response {
-    let check = tokio::time::timeout(Duration::from_secs(3), crate::db::pending_migrations(&state.app.db)).await;
+    let check = tokio::time::timeout(
+        Duration::from_secs(3),
+        crate::db::pending_migrations(&state.app.db),
+    )
+    .await;
     match check {
         Ok(Ok(pending)) if pending.is_empty() => Json(json!({"status": "ready"})).into_response(),
         Ok(Ok(pending)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "migrations pending", "pending": pending})),
+            Json(
+                json!({"status": "not ready", "reason": "migrations pending", "pending": pending}),
+            ),
         )
             .into_response(),
         Ok(Err(err)) => {

@@ -34,7 +34,10 @@ const WORKSPACES: &[DemoWorkspace] = &[
         name: "Fabrikam Pilot",
         slug: "fabrikam-pilot",
         environment: Environment::Staging,
-        tenants: &[("Fabrikam Pilot Ring", "c4e8a2b6-1d3f-4a5c-8e7b-9f0a1b2c3d4e")],
+        tenants: &[(
+            "Fabrikam Pilot Ring",
+            "c4e8a2b6-1d3f-4a5c-8e7b-9f0a1b2c3d4e",
+        )],
     },
 ];
 
@@ -58,7 +61,8 @@ pub async fn seed_demo(app: &AppContext) -> AppResult<Vec<WorkspaceId>> {
         for (name, entra) in demo.tenants {
             let present = {
                 let mut conn = app.db.conn().await?;
-                let entra = uuid::Uuid::parse_str(entra).map_err(crate::error::AppError::internal)?;
+                let entra =
+                    uuid::Uuid::parse_str(entra).map_err(crate::error::AppError::internal)?;
                 store::tenants::find_tenant_by_entra_id(&mut conn, id, entra)
                     .await?
                     .is_some()
@@ -67,7 +71,14 @@ pub async fn seed_demo(app: &AppContext) -> AppResult<Vec<WorkspaceId>> {
                 tenants::create_tenant(app, &access, id, name, entra).await?;
             }
         }
-        roles::grant_role(app, &access, roles::Scope::Workspace(id), DEMO_OWNER, Role::Owner).await?;
+        roles::grant_role(
+            app,
+            &access,
+            roles::Scope::Workspace(id),
+            DEMO_OWNER,
+            Role::Owner,
+        )
+        .await?;
         ids.push(id);
     }
     Ok(ids)

@@ -97,7 +97,9 @@ pub async fn grant_role(
                         target_type: "User",
                         target_id: email.clone(),
                         before: None,
-                        after: Some(json!({"user": email, "role": role.as_str(), "domain": domain})),
+                        after: Some(
+                            json!({"user": email, "role": role.as_str(), "domain": domain}),
+                        ),
                         touches_activity: true,
                     },
                 )
@@ -143,7 +145,8 @@ pub async fn revoke_role(
                 && store::casbin_rules::count_role_holders(conn, role.as_str(), &domain).await? <= 1
             {
                 return Err(AppError::Conflict(
-                    "cannot revoke the workspace's last owner; grant owner to someone else first".into(),
+                    "cannot revoke the workspace's last owner; grant owner to someone else first"
+                        .into(),
                 ));
             }
             let rule = vec![subject.clone(), role.as_str().to_string(), domain.clone()];

@@ -85,7 +85,8 @@ pub async fn update_tenant(
         if name == before.display_name {
             return Ok(before);
         }
-        let after = store::tenants::update_tenant_display_name(conn, workspace, tenant, &name).await?;
+        let after =
+            store::tenants::update_tenant_display_name(conn, workspace, tenant, &name).await?;
         record(
             conn,
             Audit {

@@ -146,7 +146,10 @@ struct WorkspaceCount {
 }
 
 /// Event counts for several workspaces in one statement.
-pub async fn count_events_by_workspaces(conn: &mut Conn, workspaces: &[Uuid]) -> AppResult<Vec<(Uuid, i64)>> {
+pub async fn count_events_by_workspaces(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+) -> AppResult<Vec<(Uuid, i64)>> {
     let rows: Vec<WorkspaceCount> = diesel::sql_query(
         "SELECT workspace_id, count(*) AS n FROM audit_events \
          WHERE workspace_id = ANY($1) GROUP BY workspace_id",
@@ -178,7 +181,11 @@ pub async fn list_events_by_workspaces(
 }
 
 /// Events by id, restricted to the given workspaces.
-pub async fn list_events_by_ids(conn: &mut Conn, workspaces: &[Uuid], ids: &[Uuid]) -> AppResult<Vec<AuditEventRow>> {
+pub async fn list_events_by_ids(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+    ids: &[Uuid],
+) -> AppResult<Vec<AuditEventRow>> {
     Ok(audit_events::table
         .filter(audit_events::workspace_id.eq_any(workspaces))
         .filter(audit_events::id.eq_any(ids))

@@ -123,7 +123,12 @@ pub async fn replace_all(conn: &mut Conn, rules: Vec<(String, Vec<String>)>) -> 
 }
 
 /// Whether `subject` holds `role` in `domain`.
-pub async fn grant_exists(conn: &mut Conn, subject: &str, role: &str, domain: &str) -> AppResult<bool> {
+pub async fn grant_exists(
+    conn: &mut Conn,
+    subject: &str,
+    role: &str,
+    domain: &str,
+) -> AppResult<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         casbin_rule::table
             .filter(casbin_rule::ptype.eq("g"))

@@ -5,7 +5,9 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::Conn;
-use crate::{db::schema::workspace_user_preferences as prefs, domain::ids::WorkspaceId, error::AppResult};
+use crate::{
+    db::schema::workspace_user_preferences as prefs, domain::ids::WorkspaceId, error::AppResult,
+};
 
 #[derive(Clone, Debug, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = prefs)]
@@ -58,14 +60,21 @@ pub async fn set_preference(
         ))
         .on_conflict((prefs::user_id, prefs::workspace_id))
         .do_update()
-        .set((prefs::pinned_at.eq(pinned), prefs::favorited_at.eq(favorited)))
+        .set((
+            prefs::pinned_at.eq(pinned),
+            prefs::favorited_at.eq(favorited),
+        ))
         .execute(conn)
         .await?;
     Ok(true)
 }
 
 /// One user's preferences for several workspaces.
-pub async fn list_preferences(conn: &mut Conn, user: Uuid, workspaces: &[Uuid]) -> AppResult<Vec<PreferenceRow>> {
+pub async fn list_preferences(
+    conn: &mut Conn,
+    user: Uuid,
+    workspaces: &[Uuid],
+) -> AppResult<Vec<PreferenceRow>> {
     Ok(prefs::table
         .filter(prefs::user_id.eq(user))
         .filter(prefs::workspace_id.eq_any(workspaces))

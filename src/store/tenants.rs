@@ -68,7 +68,10 @@ pub async fn update_tenant_display_name(
 }
 
 /// Which workspace a tenant belongs to (for the access check that precedes every read).
-pub async fn find_tenant_workspace(conn: &mut Conn, id: TenantId) -> AppResult<Option<WorkspaceId>> {
+pub async fn find_tenant_workspace(
+    conn: &mut Conn,
+    id: TenantId,
+) -> AppResult<Option<WorkspaceId>> {
     Ok(tenants::table
         .filter(tenants::id.eq(id.0))
         .select(tenants::workspace_id)
@@ -78,7 +81,11 @@ pub async fn find_tenant_workspace(conn: &mut Conn, id: TenantId) -> AppResult<O
         .map(WorkspaceId))
 }
 
-pub async fn find_tenant(conn: &mut Conn, workspace: WorkspaceId, id: TenantId) -> AppResult<Option<TenantRow>> {
+pub async fn find_tenant(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    id: TenantId,
+) -> AppResult<Option<TenantRow>> {
     Ok(tenants::table
         .filter(tenants::workspace_id.eq(workspace.0))
         .filter(tenants::id.eq(id.0))
@@ -103,7 +110,10 @@ pub async fn find_tenant_by_entra_id(
 }
 
 /// Tenants of several workspaces at once, ordered by display name.
-pub async fn list_tenants_by_workspaces(conn: &mut Conn, workspaces: &[Uuid]) -> AppResult<Vec<TenantRow>> {
+pub async fn list_tenants_by_workspaces(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+) -> AppResult<Vec<TenantRow>> {
     Ok(tenants::table
         .filter(tenants::workspace_id.eq_any(workspaces))
         .order_by((tenants::workspace_id, tenants::display_name, tenants::id))

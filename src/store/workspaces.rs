@@ -64,18 +64,20 @@ pub async fn update_workspace(
 ) -> AppResult<WorkspaceRow> {
     // Read-then-write inside the caller's transaction; the row lock keeps it consistent.
     let current = lock_workspace(conn, id).await?;
-    Ok(diesel::update(workspaces::table.filter(workspaces::id.eq(id.0)))
-        .set((
-            workspaces::name.eq(changes.name.unwrap_or(&current.name)),
-            workspaces::slug.eq(changes.slug.unwrap_or(&current.slug)),
-            workspaces::environment.eq(changes
-                .environment
-                .map(Environment::as_str)
-                .unwrap_or(&current.environment)),
-        ))
-        .returning(WorkspaceRow::as_returning())
-        .get_result(conn)
-        .await?)
+    Ok(
+        diesel::update(workspaces::table.filter(workspaces::id.eq(id.0)))
+            .set((
+                workspaces::name.eq(changes.name.unwrap_or(&current.name)),
+                workspaces::slug.eq(changes.slug.unwrap_or(&current.slug)),
+                workspaces::environment.eq(changes
+                    .environment
+                    .map(Environment::as_str)
+                    .unwrap_or(&current.environment)),
+            ))
+            .returning(WorkspaceRow::as_returning())
+            .get_result(conn)
+            .await?,
+    )
 }
 
 /// Reads a workspace with `FOR UPDATE`.
@@ -99,7 +101,10 @@ pub async fn find_workspace(conn: &mut Conn, id: WorkspaceId) -> AppResult<Optio
         .optional()?)
 }
 
-pub async fn find_workspace_by_slug(conn: &mut Conn, slug: &str) -> AppResult<Option<WorkspaceRow>> {
+pub async fn find_workspace_by_slug(
+    conn: &mut Conn,
+    slug: &str,
+) -> AppResult<Option<WorkspaceRow>> {
     Ok(workspaces::table
         .filter(workspaces::slug.eq(slug))
         .select(WorkspaceRow::as_select())
@@ -119,11 +124,13 @@ pub async fn list_workspaces_by_ids(conn: &mut Conn, ids: &[Uuid]) -> AppResult<
 /// Moves `last_activity_at` (every write in a workspace does).
 pub async fn touch_workspace(conn: &mut Conn, id: WorkspaceId, at: DateTime<Utc>) -> AppResult<()> {
     diesel::update(workspaces::table.filter(workspaces::id.eq(id.0)))
-        .set(workspaces::last_activity_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
-            "GREATEST(last_activity_at, ",
+        .set(
+            workspaces::last_activity_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                "GREATEST(last_activity_at, ",
+            )
+            .bind::<diesel::sql_types::Timestamptz, _>(at)
+            .sql(")")),
         )
-        .bind::<diesel::sql_types::Timestamptz, _>(at)
-        .sql(")")))
         .execute(conn)
         .await?;
     Ok(())
@@ -193,14 +200,25 @@ pub async fn list_workspaces(
             .desc(),
         );
     }
-    query = match (q.order_by, q.descending) {
-        (WorkspaceOrderField::Name, false) => query.then_order_by(diesel::dsl::sql::<diesel::sql_types::Text>("lower(name)").asc()),
-        (WorkspaceOrderField::Name, true) => query.then_order_by(diesel::dsl::sql::<diesel::sql_types::Text>("lower(name)").desc()),
-        (WorkspaceOrderField::LastActivity, false) => query.then_order_by(workspaces::last_activity_at.asc()),
-        (WorkspaceOrderField::LastActivity, true) => query.then_order_by(workspaces::last_activity_at.desc()),
-        (WorkspaceOrderField::CreatedAt, false) => query.then_order_by(workspaces::created_at.asc()),
-        (WorkspaceOrderField::CreatedAt, true) => query.then_order_by(workspaces::created_at.desc()),
-    };
+    query =
+        match (q.order_by, q.descending) {
+            (WorkspaceOrderField::Name, false) => query
+                .then_order_by(diesel::dsl::sql::<diesel::sql_types::Text>("lower(name)").asc()),
+            (WorkspaceOrderField::Name, true) => query
+                .then_order_by(diesel::dsl::sql::<diesel::sql_types::Text>("lower(name)").desc()),
+            (WorkspaceOrderField::LastActivity, false) => {
+                query.then_order_by(workspaces::last_activity_at.asc())
+            }
+            (WorkspaceOrderField::LastActivity, true) => {
+                query.then_order_by(workspaces::last_activity_at.desc())
+            }
+            (WorkspaceOrderField::CreatedAt, false) => {
+                query.then_order_by(workspaces::created_at.asc())
+            }
+            (WorkspaceOrderField::CreatedAt, true) => {
+                query.then_order_by(workspaces::created_at.desc())
+            }
+        };
     Ok(query
         .then_order_by(workspaces::id.asc())
         .offset(window.offset)

@@ -221,6 +221,7 @@ impl TestApp {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
             )
             .with_test_writer()
+            .with_ansi(false)
             .try_init();
         let app = Application::build(test_config(&db.url)).await.unwrap();
         let addr = app.local_addr().unwrap();
@@ -260,7 +261,10 @@ impl TestApp {
 
     /// A valid token for `email`.
     pub fn token(&self, email: &str) -> String {
-        self.ctx.tokens.issue(email, Duration::from_secs(3600)).unwrap()
+        self.ctx
+            .tokens
+            .issue(email, Duration::from_secs(3600))
+            .unwrap()
     }
 
     /// POSTs a GraphQL request and returns the whole JSON response.
@@ -322,7 +326,13 @@ impl TestApp {
     }
 
     /// Creates a tenant through the API and returns its global id.
-    pub async fn create_tenant(&self, token: &str, workspace: &str, name: &str, entra: &str) -> String {
+    pub async fn create_tenant(
+        &self,
+        token: &str,
+        workspace: &str,
+        name: &str,
+        entra: &str,
+    ) -> String {
         let data = self
             .gql_ok(
                 token,
@@ -344,6 +354,18 @@ impl TestApp {
             json!({"i": {"workspaceId": workspace, "userId": email, "role": role}}),
         )
         .await;
+    }
+
+    /// Waits until `n` subscriptions are attached to this server's event bus.
+    pub async fn wait_for_subscribers(&self, n: usize) {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while self.ctx.events.subscriber_count() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "subscription never attached"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops the server and waits for it to drain.
@@ -396,7 +418,9 @@ pub fn guid() -> String {
 
 /// A GraphQL-over-WebSocket client for either protocol.
 pub struct WsClient {
-    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     legacy: bool,
 }
 
@@ -452,8 +476,10 @@ impl WsClient {
     /// Starts a subscription with id `id`.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.legacy { "start" } else { "subscribe" };
-        self.send(json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}))
-            .await;
+        self.send(
+            json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
     }
 
     /// The next protocol message other than keep-alives, or None when the socket closed.
