@@ -47,6 +47,73 @@ diesel::table! {
 }
 
 diesel::table! {
+    operation_runs (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        kind -> Text,
+        status -> Text,
+        params -> Jsonb,
+        processed -> Int4,
+        total -> Nullable<Int4>,
+        message -> Nullable<Text>,
+        warnings -> Jsonb,
+        attempt -> Int4,
+        max_attempts -> Int4,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        cancel_requested -> Bool,
+        created_count -> Int4,
+        updated_count -> Int4,
+        unchanged_count -> Int4,
+        deleted_count -> Int4,
+        restored_count -> Int4,
+        error -> Nullable<Text>,
+        initiated_by -> Text,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    policies (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        tenant_id -> Uuid,
+        contract_type -> Text,
+        external_id -> Text,
+        display_name -> Text,
+        platform -> Text,
+        odata_type -> Nullable<Text>,
+        payload -> Jsonb,
+        payload_hash -> Text,
+        settings -> Jsonb,
+        assignments -> Jsonb,
+        lifecycle_state -> Text,
+        version_count -> Int4,
+        first_seen_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        restored_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    policy_versions (id) {
+        id -> Uuid,
+        policy_id -> Uuid,
+        workspace_id -> Uuid,
+        version -> Int4,
+        payload_hash -> Text,
+        payload -> Jsonb,
+        operation_run_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     server_settings (key) {
         key -> Text,
         value -> Text,
@@ -62,6 +129,9 @@ diesel::table! {
         entra_tenant_id -> Uuid,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        connection_kind -> Nullable<Text>,
+        export_path -> Nullable<Text>,
+        last_synced_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -94,6 +164,12 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_events -> workspaces (workspace_id));
+diesel::joinable!(operation_runs -> tenants (tenant_id));
+diesel::joinable!(operation_runs -> workspaces (workspace_id));
+diesel::joinable!(policies -> tenants (tenant_id));
+diesel::joinable!(policies -> workspaces (workspace_id));
+diesel::joinable!(policy_versions -> policies (policy_id));
+diesel::joinable!(policy_versions -> workspaces (workspace_id));
 diesel::joinable!(tenants -> workspaces (workspace_id));
 diesel::joinable!(workspace_user_preferences -> users (user_id));
 diesel::joinable!(workspace_user_preferences -> workspaces (workspace_id));
@@ -102,6 +178,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_chain_heads,
     audit_events,
     casbin_rule,
+    operation_runs,
+    policies,
+    policy_versions,
     server_settings,
     tenants,
     users,

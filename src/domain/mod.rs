@@ -4,3 +4,5 @@ pub mod canonical;
 pub mod ids;
 pub mod roles;
 pub mod workspace;
+pub mod contracts;
+pub mod policy;

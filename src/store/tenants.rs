@@ -20,6 +20,9 @@ pub struct TenantRow {
     pub entra_tenant_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub connection_kind: Option<String>,
+    pub export_path: Option<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
 }
 
 impl TenantRow {
@@ -143,4 +146,52 @@ pub async fn list_tenant_workspaces(conn: &mut Conn, ids: &[Uuid]) -> AppResult<
         .select((tenants::id, tenants::workspace_id))
         .load(conn)
         .await?)
+}
+
+/// Points a tenant's provider connection at an export directory.
+pub async fn set_export_directory(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    id: TenantId,
+    path: &str,
+) -> AppResult<TenantRow> {
+    diesel::update(
+        tenants::table
+            .filter(tenants::workspace_id.eq(workspace.0))
+            .filter(tenants::id.eq(id.0)),
+    )
+    .set((
+        tenants::connection_kind.eq("EXPORT_DIRECTORY"),
+        tenants::export_path.eq(path),
+        tenants::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(TenantRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or_else(|| AppError::not_found("tenant"))
+}
+
+/// Records a finished inventory sync.
+pub async fn mark_synced(conn: &mut Conn, workspace: WorkspaceId, id: TenantId, at: DateTime<Utc>) -> AppResult<()> {
+    diesel::update(
+        tenants::table
+            .filter(tenants::workspace_id.eq(workspace.0))
+            .filter(tenants::id.eq(id.0)),
+    )
+    .set(tenants::last_synced_at.eq(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Finds a tenant of a workspace by display name (the CLI's `--tenant NAME`).
+pub async fn find_tenant_by_name(conn: &mut Conn, workspace: WorkspaceId, name: &str) -> AppResult<Option<TenantRow>> {
+    Ok(tenants::table
+        .filter(tenants::workspace_id.eq(workspace.0))
+        .filter(tenants::display_name.eq(name))
+        .select(TenantRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }
