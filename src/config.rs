@@ -12,6 +12,10 @@
 //! | `TENANTATLAS_JWKS_FILE` | unset | JWKS file with RS256 public keys (e.g. Entra ID's) |
 //! | `TENANTATLAS_DB_POOL_SIZE` | `10` | connections per process |
 //! | `TENANTATLAS_REQUEST_TIMEOUT_SECS` | `30` | per-request timeout |
+//! | `TENANTATLAS_IMPORT_ROOT` | `./imports` | export-directory connections must point inside it |
+//! | `TENANTATLAS_WORKERS` | `2` | operation-run workers in `serve` (0: API only) and `worker` |
+//! | `TENANTATLAS_RUN_LEASE_SECS` | `30` | a worker's lease on a run; renewed while it works |
+//! | `TENANTATLAS_RUN_MAX_ATTEMPTS` | `3` | attempts before a run whose workers died is FAILED |
 //! | `RUST_LOG` | `info,tenantatlas=info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -39,6 +43,34 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub pool_size: u32,
     pub request_timeout: Duration,
+    pub jobs: JobSettings,
+}
+
+/// Operation runs and their workers.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Export-directory connections must point inside this directory.
+    pub import_root: PathBuf,
+    /// Workers started by `serve` (and `worker`).
+    pub workers: usize,
+    /// How long a claimed run stays a worker's without renewal.
+    pub lease: Duration,
+    /// How often idle workers look for runs whose worker died (new runs wake them at once).
+    pub poll_interval: Duration,
+    /// Attempts before an abandoned run is FAILED.
+    pub max_attempts: i32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            import_root: PathBuf::from("imports"),
+            workers: 2,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 3,
+        }
+    }
 }
 
 impl Config {
@@ -50,6 +82,7 @@ impl Config {
             jwt: JwtConfig::default(),
             pool_size: 10,
             request_timeout: Duration::from_secs(30),
+            jobs: JobSettings::default(),
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod jobs;
+pub mod providers;
 pub mod service;
 pub mod store;
 
@@ -52,6 +54,7 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
     let authz = Arc::new(Authz::load(&db).await?);
     Ok(Arc::new(AppContext {
         db,
+        jobs: config.jobs.clone(),
         authz,
         tokens,
         events: EventBus::new(),

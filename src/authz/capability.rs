@@ -48,6 +48,11 @@ capabilities! {
     MemberRead => ("member", "read"), "see who holds which role";
     MemberManage => ("member", "manage"), "grant and revoke workspace roles";
     AuditRead => ("audit", "read"), "read the audit trail";
+    ConnectionManage => ("connection", "manage"), "configure tenants' provider connections";
+    PolicyRead => ("policy", "read"), "read the policy inventory";
+    InventorySync => ("inventory", "sync"), "start inventory syncs";
+    OperationRunRead => ("operation_run", "read"), "see operation runs and their progress";
+    OperationRunCancel => ("operation_run", "cancel"), "cancel operation runs";
 }
 
 impl fmt::Display for Capability {

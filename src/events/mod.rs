@@ -29,6 +29,10 @@ pub enum Event {
     },
     /// Role grants changed: every process reloads its casbin rules.
     GrantsChanged,
+    /// A run was queued: idle workers wake up.
+    RunQueued { run_id: Uuid },
+    /// A run's state changed (progress, status).
+    RunUpdated { workspace_id: Uuid, run_id: Uuid },
 }
 
 /// Sends `event` on commit of the current transaction.

@@ -2,6 +2,8 @@
 //! commit). Called by the API, the CLI and (later) jobs alike.
 pub mod audit;
 pub mod demo;
+pub mod inventory;
+pub mod operations;
 pub mod roles;
 pub mod tenants;
 pub mod workspaces;
@@ -27,6 +29,7 @@ use crate::{
 /// Everything a use case needs; one per process.
 pub struct AppContext {
     pub db: Db,
+    pub jobs: crate::config::JobSettings,
     pub authz: Arc<Authz>,
     pub tokens: Arc<TokenService>,
     pub events: EventBus,

@@ -1,0 +1,369 @@
+//! The inventory sync: read a tenant's policies from its source, record new payloads as
+//! versions, and keep each policy's lifecycle (ACTIVE, DELETED, restored).
+//!
+//! Rules that protect the inventory:
+//! - A file that cannot be read or parsed, or whose type is unknown, becomes a warning with
+//!   its path and reason; it never aborts the run, and it taints the listing of the contract
+//!   types its folder stands for, so no deletion is inferred for them.
+//! - Deletions are only inferred for contract types the source listed completely.
+//! - A contract type that had active policies and comes back empty is suspect: a warning,
+//!   no deletions, unless the operator confirms it with `confirmEmptyTypes`.
+//! - Re-reading the same payloads creates no version and writes no policy row.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{record, AppContext, Audit};
+use crate::{
+    domain::{
+        ids::{TenantId, WorkspaceId},
+        policy::{assignments, canonical_payload, flatten_settings, payload_hash},
+    },
+    error::{AppError, AppResult},
+    providers::{export_dir::ExportDir, PolicySource, SourceItem},
+    store::{
+        self,
+        operation_runs::RunCounts,
+        policies::{NewPolicy, PolicyHead},
+    },
+};
+
+/// Files parsed per batch (and written per transaction).
+const BATCH: usize = 48;
+
+/// A problem worth showing the operator, with where it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a progress report asks the sync to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Cancel,
+}
+
+/// Receives progress; the worker writes it to the run, the CLI draws a bar.
+#[async_trait::async_trait]
+pub trait Progress: Send {
+    async fn report(&mut self, processed: usize, total: usize, message: &str) -> AppResult<Control>;
+}
+
+/// One sync's inputs.
+pub struct SyncRequest {
+    pub workspace: WorkspaceId,
+    pub tenant: TenantId,
+    pub dir: PathBuf,
+    pub confirm_empty_types: BTreeSet<String>,
+    pub run: Option<Uuid>,
+    pub actor: String,
+}
+
+/// One sync's result.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOutcome {
+    pub counts: RunCounts,
+    pub warnings: Vec<Warning>,
+    pub files: usize,
+    pub cancelled: bool,
+}
+
+impl SyncOutcome {
+    pub fn affected(&self) -> i32 {
+        self.counts.created + self.counts.updated + self.counts.deleted + self.counts.restored
+    }
+}
+
+struct Prepared {
+    key: (String, String),
+    origin: String,
+    new: NewPolicy,
+}
+
+fn prepare_items(
+    source: &ExportDir,
+    items: &[SourceItem],
+    workspace: WorkspaceId,
+    tenant: TenantId,
+) -> Vec<Result<Vec<Prepared>, (usize, String)>> {
+    let prepare = |idx: usize, item: &SourceItem| -> Result<Vec<Prepared>, (usize, String)> {
+        let raws = source.read(item).map_err(|p| (idx, p.0))?;
+        raws.into_iter()
+            .map(|raw| {
+                let canonical = canonical_payload(raw.contract, &raw.payload);
+                let hash = payload_hash(&canonical);
+                let settings = serde_json::to_value(flatten_settings(raw.contract, &raw.payload))
+                    .map_err(|e| (idx, e.to_string()))?;
+                let assignments =
+                    serde_json::to_value(assignments(&raw.payload)).map_err(|e| (idx, e.to_string()))?;
+                Ok(Prepared {
+                    key: (raw.contract.collection.to_string(), raw.external_id.clone()),
+                    origin: raw.origin,
+                    new: NewPolicy {
+                        workspace_id: workspace.0,
+                        tenant_id: tenant.0,
+                        contract_type: raw.contract.collection.to_string(),
+                        external_id: raw.external_id,
+                        display_name: raw.display_name,
+                        platform: raw.platform,
+                        odata_type: raw.odata_type,
+                        payload: raw.payload,
+                        payload_hash: hash,
+                        settings,
+                        assignments,
+                    },
+                })
+            })
+            .collect()
+    };
+    // Parsing and hashing are CPU work: split the batch over two threads.
+    let mid = items.len().div_ceil(2);
+    let (left, right) = items.split_at(mid);
+    std::thread::scope(|s| {
+        let handle = s.spawn(|| right.iter().enumerate().map(|(i, it)| prepare(mid + i, it)).collect::<Vec<_>>());
+        let mut out: Vec<_> = left.iter().enumerate().map(|(i, it)| prepare(i, it)).collect();
+        match handle.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(right.iter().enumerate().map(|(i, _)| Err((mid + i, "parser thread panicked".to_string())))),
+        }
+        out
+    })
+}
+
+/// Runs one sync of one tenant from an export folder.
+pub async fn sync_inventory(
+    app: &AppContext,
+    req: SyncRequest,
+    progress: &mut dyn Progress,
+) -> AppResult<SyncOutcome> {
+    let source = Arc::new(ExportDir::new(req.dir.clone()));
+    let plan = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || source.plan())
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|e| AppError::bad_input("path", e))?
+    };
+    let mut outcome = SyncOutcome {
+        files: plan.items.len(),
+        ..Default::default()
+    };
+    outcome
+        .warnings
+        .extend(plan.warnings.iter().map(|(path, reason)| Warning { path: path.clone(), reason: reason.clone() }));
+    let mut tainted: BTreeSet<String> = plan.failed.keys().map(|k| k.to_string()).collect();
+    let total = plan.items.len();
+
+    let mut heads: HashMap<(String, String), PolicyHead> = {
+        let mut conn = app.db.conn().await?;
+        store::policies::list_policy_heads(&mut conn, req.workspace, req.tenant).await?
+    };
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen_by_type: BTreeMap<String, usize> = BTreeMap::new();
+
+    if progress.report(0, total, &format!("reading {total} file(s)")).await? == Control::Cancel {
+        outcome.cancelled = true;
+        return Ok(outcome);
+    }
+    let mut processed = 0;
+    for chunk in plan.items.chunks(BATCH) {
+        let items = chunk.to_vec();
+        let prepared = {
+            let source = source.clone();
+            let (ws, tenant) = (req.workspace, req.tenant);
+            let items = items.clone();
+            tokio::task::spawn_blocking(move || prepare_items(&source, &items, ws, tenant))
+                .await
+                .map_err(AppError::internal)?
+        };
+        let mut to_insert: Vec<NewPolicy> = Vec::new();
+        let mut to_update: Vec<(Uuid, NewPolicy, i32, bool, String)> = Vec::new();
+        let mut to_restore: Vec<(Uuid, String)> = Vec::new();
+        for result in prepared {
+            match result {
+                Err((idx, reason)) => {
+                    let item = &items[idx];
+                    tainted.extend(item.contracts.iter().map(|c| c.to_string()));
+                    outcome.warnings.push(Warning { path: item.name.clone(), reason });
+                }
+                Ok(policies) => {
+                    for p in policies {
+                        if !seen.insert(p.key.clone()) {
+                            outcome.warnings.push(Warning {
+                                path: p.origin.clone(),
+                                reason: format!("duplicate of policy {} seen in another file; ignored", p.key.1),
+                            });
+                            continue;
+                        }
+                        *seen_by_type.entry(p.key.0.clone()).or_default() += 1;
+                        match heads.get(&p.key) {
+                            None => to_insert.push(p.new),
+                            Some(h) if h.payload_hash != p.new.payload_hash => {
+                                let restore = h.lifecycle_state == "DELETED";
+                                to_update.push((h.id, p.new, h.version_count + 1, restore, h.display_name.clone()));
+                            }
+                            Some(h) if h.lifecycle_state == "DELETED" => to_restore.push((h.id, h.display_name.clone())),
+                            Some(_) => outcome.counts.unchanged += 1,
+                        }
+                    }
+                }
+            }
+        }
+        if !(to_insert.is_empty() && to_update.is_empty() && to_restore.is_empty()) {
+            let now = Utc::now();
+            let mut conn = app.db.conn().await?;
+            let (ws, run, actor) = (req.workspace, req.run, req.actor.clone());
+            let inserted = conn
+                .transaction::<_, AppError, _>(async |conn| {
+                    let ids = store::policies::insert_policies(conn, &to_insert, run).await?;
+                    for (id, new, version, restore, _) in &to_update {
+                        store::policies::update_policy_payload(conn, ws, *id, new, *version, *restore, run, now).await?;
+                    }
+                    let restore_ids: Vec<Uuid> = to_restore.iter().map(|(id, _)| *id).collect();
+                    store::policies::restore_policies(conn, ws, &restore_ids, now).await?;
+                    let restored = to_restore
+                        .iter()
+                        .map(|(id, name)| (*id, name.clone()))
+                        .chain(to_update.iter().filter(|u| u.3).map(|u| (u.0, u.4.clone())));
+                    for (id, name) in restored {
+                        record(
+                            conn,
+                            Audit {
+                                workspace: Some(ws),
+                                actor: actor.clone(),
+                                action: "policy.restore",
+                                target_type: "Policy",
+                                target_id: id.to_string(),
+                                before: Some(json!({"lifecycleState": "DELETED"})),
+                                after: Some(json!({"lifecycleState": "ACTIVE", "displayName": name, "operationRunId": run})),
+                                touches_activity: true,
+                            },
+                        )
+                        .await?;
+                    }
+                    Ok(ids)
+                })
+                .await?;
+            outcome.counts.created += to_insert.len() as i32;
+            outcome.counts.updated += to_update.iter().filter(|u| !u.3).count() as i32;
+            outcome.counts.restored += (to_restore.len() + to_update.iter().filter(|u| u.3).count()) as i32;
+            for (id, p) in inserted.into_iter().zip(to_insert) {
+                heads.insert(
+                    (p.contract_type.clone(), p.external_id.clone()),
+                    PolicyHead {
+                        id,
+                        contract_type: p.contract_type,
+                        external_id: p.external_id,
+                        display_name: p.display_name,
+                        payload_hash: p.payload_hash,
+                        lifecycle_state: "ACTIVE".into(),
+                        version_count: 1,
+                    },
+                );
+            }
+        }
+        processed += chunk.len();
+        if progress
+            .report(processed, total, &format!("read {processed} of {total} file(s)"))
+            .await?
+            == Control::Cancel
+        {
+            outcome.cancelled = true;
+            return Ok(outcome);
+        }
+    }
+
+    // Deletions, for completely listed, untainted contract types only.
+    let mut deletions: Vec<(Uuid, String)> = Vec::new();
+    for contract in &plan.listed {
+        if tainted.contains(*contract) {
+            outcome.warnings.push(Warning {
+                path: contract.to_string(),
+                reason: "some files of this type could not be read; no deletions inferred".into(),
+            });
+            continue;
+        }
+        let missing: Vec<&PolicyHead> = heads
+            .values()
+            .filter(|h| h.contract_type == *contract && h.lifecycle_state == "ACTIVE" && !seen.contains(&(h.contract_type.clone(), h.external_id.clone())))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let came_back_empty = seen_by_type.get(*contract).copied().unwrap_or(0) == 0;
+        if came_back_empty && !req.confirm_empty_types.contains(*contract) {
+            outcome.warnings.push(Warning {
+                path: contract.to_string(),
+                reason: format!(
+                    "had {} active polic(ies) and came back empty; suspect, nothing deleted. Confirm with confirmEmptyTypes: [\"{contract}\"]",
+                    missing.len()
+                ),
+            });
+            continue;
+        }
+        deletions.extend(missing.into_iter().map(|h| (h.id, h.display_name.clone())));
+    }
+    let now = Utc::now();
+    let mut conn = app.db.conn().await?;
+    let (ws, run, actor) = (req.workspace, req.run, req.actor.clone());
+    let summary = json!({
+        "files": outcome.files,
+        "created": outcome.counts.created,
+        "updated": outcome.counts.updated,
+        "unchanged": outcome.counts.unchanged,
+        "deleted": deletions.len(),
+        "restored": outcome.counts.restored,
+        "warnings": outcome.warnings.len(),
+        "operationRunId": run,
+    });
+    let tenant = req.tenant;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let ids: Vec<Uuid> = deletions.iter().map(|(id, _)| *id).collect();
+        store::policies::mark_policies_deleted(conn, ws, &ids, now).await?;
+        for (id, name) in &deletions {
+            record(
+                conn,
+                Audit {
+                    workspace: Some(ws),
+                    actor: actor.clone(),
+                    action: "policy.delete",
+                    target_type: "Policy",
+                    target_id: id.to_string(),
+                    before: Some(json!({"lifecycleState": "ACTIVE", "displayName": name})),
+                    after: Some(json!({"lifecycleState": "DELETED", "operationRunId": run})),
+                    touches_activity: true,
+                },
+            )
+            .await?;
+        }
+        store::tenants::mark_synced(conn, ws, tenant, now).await?;
+        record(
+            conn,
+            Audit {
+                workspace: Some(ws),
+                actor: actor.clone(),
+                action: "inventory.sync",
+                target_type: "Tenant",
+                target_id: tenant.to_string(),
+                before: None,
+                after: Some(summary.clone()),
+                touches_activity: true,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    outcome.counts.deleted = deletions.len() as i32;
+    Ok(outcome)
+}

@@ -1,0 +1,184 @@
+//! Starting and cancelling operation runs, and tenant provider connections.
+use diesel_async::AsyncConnection;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{record, AppContext, Audit};
+use crate::{
+    authz::{Access, Capability},
+    domain::{contracts::find_contract, ids::{TenantId, WorkspaceId}},
+    error::{AppError, AppResult},
+    events::{self, Event},
+    providers::export_dir::resolve_under_root,
+    store::{self, operation_runs::OperationRunRow, tenants::TenantRow},
+};
+
+/// Run kinds.
+pub mod kinds {
+    pub const INVENTORY_SYNC: &str = "INVENTORY_SYNC";
+}
+
+/// Looks up a tenant the caller may act on with `capability`; NOT_FOUND hides foreign ones.
+pub async fn authorize_tenant(
+    app: &AppContext,
+    access: &Access,
+    tenant: TenantId,
+    capability: Capability,
+) -> AppResult<TenantRow> {
+    let mut conn = app.db.conn().await?;
+    let workspace = store::tenants::find_tenant_workspace(&mut conn, tenant)
+        .await?
+        .ok_or_else(|| AppError::not_found("tenant"))?;
+    access.require(workspace, capability).await.map_err(|e| match e {
+        AppError::NotFound(_) => AppError::not_found("tenant"),
+        other => other,
+    })?;
+    store::tenants::find_tenant(&mut conn, workspace, tenant)
+        .await?
+        .ok_or_else(|| AppError::not_found("tenant"))
+}
+
+/// Points a tenant at an export folder under the import root (capability `connection.manage`).
+pub async fn configure_export_directory(
+    app: &AppContext,
+    access: &Access,
+    tenant: TenantId,
+    path: &str,
+) -> AppResult<TenantRow> {
+    let row = authorize_tenant(app, access, tenant, Capability::ConnectionManage).await?;
+    let root = app.jobs.import_root.clone();
+    let requested = path.to_string();
+    let resolved = tokio::task::spawn_blocking(move || resolve_under_root(&root, &requested))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::bad_input("path", e.0))?;
+    let stored = resolved.to_string_lossy().into_owned();
+    let workspace = row.workspace_id();
+    let actor = access.actor();
+    let mut conn = app.db.conn().await?;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let after = store::tenants::set_export_directory(conn, workspace, tenant, &stored).await?;
+        record(
+            conn,
+            Audit {
+                workspace: Some(workspace),
+                actor: actor.clone(),
+                action: "tenant.connection.configure",
+                target_type: "Tenant",
+                target_id: tenant.to_string(),
+                before: Some(json!({"connectionKind": row.connection_kind, "path": row.export_path})),
+                after: Some(json!({"connectionKind": "EXPORT_DIRECTORY", "path": stored})),
+                touches_activity: true,
+            },
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+/// Queues an inventory sync of a tenant (capability `inventory.sync`) and returns the run
+/// at once; a worker does the work.
+pub async fn start_inventory_sync(
+    app: &AppContext,
+    access: &Access,
+    tenant: TenantId,
+    confirm_empty_types: &[String],
+) -> AppResult<OperationRunRow> {
+    let row = authorize_tenant(app, access, tenant, Capability::InventorySync).await?;
+    for (i, t) in confirm_empty_types.iter().enumerate() {
+        if find_contract(t).is_none() {
+            return Err(AppError::bad_input(
+                format!("confirmEmptyTypes[{i}]"),
+                format!("unknown contract type {t:?}"),
+            ));
+        }
+    }
+    if row.export_path.is_none() {
+        return Err(AppError::bad_input(
+            "tenantId",
+            "the tenant has no provider connection; configure one first (configureExportDirectory)",
+        ));
+    }
+    enqueue(
+        app,
+        access,
+        row.workspace_id(),
+        Some(tenant.0),
+        kinds::INVENTORY_SYNC,
+        json!({"confirmEmptyTypes": confirm_empty_types}),
+    )
+    .await
+}
+
+/// Inserts a queued run with its audit event; workers are woken on commit.
+pub async fn enqueue(
+    app: &AppContext,
+    access: &Access,
+    workspace: WorkspaceId,
+    tenant: Option<Uuid>,
+    kind: &str,
+    params: serde_json::Value,
+) -> AppResult<OperationRunRow> {
+    let actor = access.actor();
+    let max_attempts = app.jobs.max_attempts;
+    let mut conn = app.db.conn().await?;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let run = store::operation_runs::insert_run(conn, workspace, tenant, kind, params.clone(), &actor, max_attempts).await?;
+        record(
+            conn,
+            Audit {
+                workspace: Some(workspace),
+                actor: actor.clone(),
+                action: "operation_run.start",
+                target_type: "OperationRun",
+                target_id: run.id.to_string(),
+                before: None,
+                after: Some(json!({"kind": kind, "tenantId": tenant, "params": params})),
+                touches_activity: true,
+            },
+        )
+        .await?;
+        events::notify(conn, &Event::RunQueued { run_id: run.id }).await?;
+        events::notify(conn, &Event::RunUpdated { workspace_id: workspace.0, run_id: run.id }).await?;
+        Ok(run)
+    })
+    .await
+}
+
+/// Cancels a run (capability `operation_run.cancel`).
+pub async fn cancel_operation_run(app: &AppContext, access: &Access, run: Uuid) -> AppResult<OperationRunRow> {
+    let mut conn = app.db.conn().await?;
+    let workspace = store::operation_runs::find_run_workspace(&mut conn, run)
+        .await?
+        .map(WorkspaceId)
+        .ok_or_else(|| AppError::not_found("operation run"))?;
+    access
+        .require(workspace, Capability::OperationRunCancel)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found("operation run"),
+            other => other,
+        })?;
+    let actor = access.actor();
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let row = store::operation_runs::request_cancel(conn, workspace, run).await?;
+        record(
+            conn,
+            Audit {
+                workspace: Some(workspace),
+                actor: actor.clone(),
+                action: "operation_run.cancel",
+                target_type: "OperationRun",
+                target_id: run.to_string(),
+                before: None,
+                after: Some(json!({"status": row.status})),
+                touches_activity: true,
+            },
+        )
+        .await?;
+        events::notify(conn, &Event::RunUpdated { workspace_id: workspace.0, run_id: run }).await?;
+        Ok(row)
+    })
+    .await
+}
