@@ -68,6 +68,7 @@ pub struct Application {
     router: axum::Router,
     shutdown: watch::Sender<bool>,
     listener_task: tokio::task::JoinHandle<()>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -80,6 +81,7 @@ impl Application {
             context.authz.clone(),
             shutdown_rx.clone(),
         );
+        let workers = jobs::spawn_workers(context.clone(), config.jobs.workers, shutdown_rx.clone());
         let schema = api::build_schema(context.clone());
         let router = http::router(
             http::HttpState {
@@ -98,6 +100,7 @@ impl Application {
             router,
             shutdown,
             listener_task,
+            workers,
         })
     }
 
@@ -133,7 +136,34 @@ impl Application {
             })
             .await;
         let _ = self.shutdown.send(true);
+        stop_workers(self.workers).await;
         let _ = self.listener_task.await;
         result.map_err(AppError::internal)
     }
+}
+
+/// Lets workers finish the run in hand for a while; a run still going after that is left
+/// to its lease, and another worker resumes it.
+async fn stop_workers(workers: Vec<tokio::task::JoinHandle<()>>) {
+    let grace = Duration::from_secs(10);
+    for w in workers {
+        let abort = w.abort_handle();
+        if tokio::time::timeout(grace, w).await.is_err() {
+            tracing::warn!("a worker did not finish within the grace period; its run resumes elsewhere");
+            abort.abort();
+        }
+    }
+}
+
+/// Runs workers only (no HTTP), until `signal` completes: `tenantatlas worker`.
+pub async fn run_workers_until(config: Config, signal: impl Future<Output = ()> + Send + 'static) -> AppResult<()> {
+    let context = build_context(&config).await?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let listener = context.events.spawn_listener(config.database_url.clone(), context.authz.clone(), shutdown_rx.clone());
+    let workers = jobs::spawn_workers(context.clone(), config.jobs.workers.max(1), shutdown_rx);
+    signal.await;
+    let _ = shutdown.send(true);
+    stop_workers(workers).await;
+    let _ = listener.await;
+    Ok(())
 }

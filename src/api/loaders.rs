@@ -152,6 +152,10 @@ pub struct Loaders {
     pub users_by_email: DataLoader<UserByEmailLoader, HashMapCache>,
     pub audit_counts: DataLoader<AuditCountLoader, HashMapCache>,
     pub audit_pages: DataLoader<AuditPageLoader, HashMapCache>,
+    pub tenants: DataLoader<TenantLoader, HashMapCache>,
+    pub policy_pages: DataLoader<PolicyPageLoader, HashMapCache>,
+    pub policy_counts: DataLoader<PolicyCountLoader, HashMapCache>,
+    pub version_pages: DataLoader<VersionPageLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -170,6 +174,138 @@ impl Loaders {
             users_by_email: dl(UserByEmailLoader(db.clone())),
             audit_counts: dl(AuditCountLoader(db.clone())),
             audit_pages: dl(AuditPageLoader(db.clone())),
+            tenants: dl(TenantLoader(db.clone())),
+            policy_pages: dl(PolicyPageLoader(db.clone())),
+            policy_counts: dl(PolicyCountLoader(db.clone())),
+            version_pages: dl(VersionPageLoader(db.clone())),
         }
+    }
+}
+
+/// Tenants by id.
+pub struct TenantLoader(pub Db);
+
+impl Loader<Uuid> for TenantLoader {
+    type Value = TenantRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        // Ownership first, then the rows filtered by their workspaces.
+        let owners = store::tenants::list_tenant_workspaces(&mut conn, keys).await?;
+        let workspaces: Vec<Uuid> = owners.iter().map(|(_, w)| *w).collect();
+        let rows = store::tenants::list_tenants_by_ids(&mut conn, &workspaces, keys).await?;
+        Ok(rows.into_iter().map(|t| (t.id, t)).collect())
+    }
+}
+
+/// One filtered page of a tenant's policies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyPageKey {
+    pub workspace: Uuid,
+    pub tenant: Uuid,
+    pub query: store::policies::PolicyQuery,
+    pub window: Window,
+}
+
+pub struct PolicyPageLoader(pub Db);
+
+impl Loader<PolicyPageKey> for PolicyPageLoader {
+    type Value = Arc<Vec<store::policies::PolicyRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[PolicyPageKey]) -> Result<HashMap<PolicyPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(store::policies::PolicyQuery, Window), Vec<&PolicyPageKey>> = HashMap::new();
+        for k in keys {
+            groups.entry((k.query.clone(), k.window)).or_default().push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for ((query, window), ks) in groups {
+            let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let tenants: Vec<Uuid> = ks.iter().map(|k| k.tenant).collect();
+            let rows = store::policies::list_policies_by_tenants(&mut conn, &workspaces, &tenants, &query, window).await?;
+            let mut grouped: HashMap<Uuid, Vec<store::policies::PolicyRow>> = HashMap::new();
+            for r in rows {
+                grouped.entry(r.tenant_id).or_default().push(r);
+            }
+            for k in ks {
+                out.insert(k.clone(), Arc::new(grouped.remove(&k.tenant).unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Filtered policy counts per tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyCountKey {
+    pub workspace: Uuid,
+    pub tenant: Uuid,
+    pub query: store::policies::PolicyQuery,
+}
+
+pub struct PolicyCountLoader(pub Db);
+
+impl Loader<PolicyCountKey> for PolicyCountLoader {
+    type Value = i64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[PolicyCountKey]) -> Result<HashMap<PolicyCountKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<store::policies::PolicyQuery, Vec<&PolicyCountKey>> = HashMap::new();
+        for k in keys {
+            groups.entry(k.query.clone()).or_default().push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for (query, ks) in groups {
+            let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let tenants: Vec<Uuid> = ks.iter().map(|k| k.tenant).collect();
+            let counts: HashMap<Uuid, i64> = store::policies::count_policies_by_tenants(&mut conn, &workspaces, &tenants, &query)
+                .await?
+                .into_iter()
+                .collect();
+            for k in ks {
+                out.insert(k.clone(), counts.get(&k.tenant).copied().unwrap_or(0));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One newest-first page of a policy's versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionPageKey {
+    pub workspace: Uuid,
+    pub policy: Uuid,
+    pub window: Window,
+}
+
+pub struct VersionPageLoader(pub Db);
+
+impl Loader<VersionPageKey> for VersionPageLoader {
+    type Value = Arc<Vec<store::policies::PolicyVersionRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[VersionPageKey]) -> Result<HashMap<VersionPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<Window, Vec<&VersionPageKey>> = HashMap::new();
+        for k in keys {
+            groups.entry(k.window).or_default().push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for (window, ks) in groups {
+            let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let policies: Vec<Uuid> = ks.iter().map(|k| k.policy).collect();
+            let rows = store::policies::list_versions_by_policies(&mut conn, &workspaces, &policies, window).await?;
+            let mut grouped: HashMap<Uuid, Vec<store::policies::PolicyVersionRow>> = HashMap::new();
+            for r in rows {
+                grouped.entry(r.policy_id).or_default().push(r);
+            }
+            for k in ks {
+                out.insert(*k, Arc::new(grouped.remove(&k.policy).unwrap_or_default()));
+            }
+        }
+        Ok(out)
     }
 }

@@ -3,7 +3,10 @@ use async_graphql::{Context, Interface, ID};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use uuid::Uuid;
 
-use super::{audit::AuditEvent, tenant::Tenant, user::User, workspace::Workspace};
+use super::{
+    audit::AuditEvent, operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User,
+    workspace::Workspace,
+};
 use crate::error::{AppError, AppResult};
 
 /// Object types with global ids.
@@ -13,6 +16,8 @@ pub enum NodeType {
     Tenant,
     User,
     AuditEvent,
+    Policy,
+    OperationRun,
 }
 
 impl NodeType {
@@ -22,6 +27,8 @@ impl NodeType {
             NodeType::Tenant => "Tenant",
             NodeType::User => "User",
             NodeType::AuditEvent => "AuditEvent",
+            NodeType::Policy => "Policy",
+            NodeType::OperationRun => "OperationRun",
         }
     }
 
@@ -31,6 +38,8 @@ impl NodeType {
             NodeType::Tenant,
             NodeType::User,
             NodeType::AuditEvent,
+            NodeType::Policy,
+            NodeType::OperationRun,
         ]
         .into_iter()
         .find(|t| t.prefix() == p)
@@ -73,6 +82,8 @@ pub enum Node {
     Tenant(Tenant),
     User(User),
     AuditEvent(AuditEvent),
+    Policy(Policy),
+    OperationRun(OperationRun),
 }
 
 /// Resolves `node(id:)`: null for unknown ids and for objects the caller may not see.
@@ -89,6 +100,10 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::AuditEvent => AuditEvent::load_visible(ctx, uuid)
             .await?
             .map(Node::AuditEvent),
+        NodeType::Policy => Policy::load_visible(ctx, uuid).await?.map(Node::Policy),
+        NodeType::OperationRun => OperationRun::load_visible(ctx, uuid)
+            .await?
+            .map(Node::OperationRun),
     })
 }
 

@@ -7,6 +7,7 @@ use super::{
     access,
     errors::ApiResult,
     node::{resolve_node, Node},
+    operation_run::OperationMutation,
     pagination::{Conn, PageArgs},
     roles::RoleMutation,
     subscription::SubscriptionRoot,
@@ -95,7 +96,7 @@ impl QueryRoot {
 /// Every mutation.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(WorkspaceMutation, TenantMutation, RoleMutation);
+pub struct MutationRoot(WorkspaceMutation, TenantMutation, RoleMutation, OperationMutation);
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -87,6 +87,62 @@ impl Tenant {
     async fn updated_at(&self) -> DateTime {
         self.0.updated_at.into()
     }
+
+    /// When an inventory sync last completed.
+    async fn last_synced_at(&self) -> Option<DateTime> {
+        self.0.last_synced_at.map(Into::into)
+    }
+
+    /// Where the tenant's policies come from; null until configured.
+    async fn connection(&self) -> Option<ProviderConnection> {
+        Some(ProviderConnection {
+            kind: match self.0.connection_kind.as_deref()? {
+                "MICROSOFT_GRAPH" => ConnectionKind::MicrosoftGraph,
+                _ => ConnectionKind::ExportDirectory,
+            },
+            path: self.0.export_path.clone(),
+        })
+    }
+
+    /// The tenant's policies, by display name. Capability `policy.read`.
+    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    async fn policies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n policies (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns policies after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n policies (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns policies before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which policies (`tenantId` is ignored here).")] filter: Option<super::policy::PolicyFilter>,
+    ) -> async_graphql::Result<super::pagination::Conn<super::policy::Policy>> {
+        super::policy::tenant_policies(
+            ctx,
+            WorkspaceId(self.0.workspace_id),
+            self.0.id,
+            super::pagination::PageArgs::new(first, after, last, before),
+            filter,
+        )
+        .await
+        .api()
+    }
+}
+
+/// Kind of provider connection.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConnectionKind {
+    /// A folder of export files under the server's import root.
+    ExportDirectory,
+    /// Microsoft Graph through an app registration.
+    MicrosoftGraph,
+}
+
+/// Where a tenant's policies come from.
+#[derive(SimpleObject)]
+pub struct ProviderConnection {
+    /// The kind of connection.
+    pub kind: ConnectionKind,
+    /// The export folder, for EXPORT_DIRECTORY.
+    pub path: Option<String>,
 }
 
 /// Input of `createTenant`.

@@ -188,6 +188,39 @@ impl Workspace {
         Ok(members)
     }
 
+    /// Policies of every tenant of the workspace, by display name. Capability `policy.read`.
+    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    async fn policies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n policies (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns policies after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n policies (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns policies before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which policies.")] filter: Option<super::policy::PolicyFilter>,
+    ) -> async_graphql::Result<Conn<super::policy::Policy>> {
+        super::policy::workspace_policies(ctx, self.workspace_id(), PageArgs::new(first, after, last, before), filter)
+            .await
+            .api()
+    }
+
+    /// The operations table: runs, newest first by default. Capability `operation_run.read`.
+    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    async fn operation_runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n runs (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns runs after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n runs (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns runs before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which runs.")] filter: Option<super::operation_run::OperationRunFilter>,
+        #[graphql(desc = "Sort by creation time.")] order_by: Option<super::operation_run::OperationRunOrder>,
+    ) -> async_graphql::Result<Conn<super::operation_run::OperationRun>> {
+        super::operation_run::workspace_runs(ctx, self.workspace_id(), PageArgs::new(first, after, last, before), filter, order_by)
+            .await
+            .api()
+    }
+
     /// The audit trail, newest first. Capability `audit.read`.
     #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
     async fn audit_events(

@@ -225,7 +225,6 @@ async fn worker_loop(app: Arc<AppContext>, events: EventBus, name: String, mut s
                 let mut conn = app.db.conn().await?;
                 for failed in store::operation_runs::fail_abandoned_runs(&mut conn).await? {
                     tracing::warn!(run.id = %failed.id, "run abandoned by its workers; marked FAILED");
-                    drop(announce(&app, &failed));
                     let _ = crate::events::notify(&mut conn, &Event::RunUpdated { workspace_id: failed.workspace_id, run_id: failed.id }).await;
                 }
                 store::operation_runs::claim_next_run(&mut conn, &name, app.jobs.lease.as_secs_f64()).await

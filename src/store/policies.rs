@@ -213,7 +213,7 @@ pub async fn mark_policies_deleted(conn: &mut Conn, workspace: WorkspaceId, ids:
 }
 
 /// Filter of policy lists.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PolicyQuery {
     pub tenant: Option<Uuid>,
     pub contract_type: Option<String>,
