@@ -87,13 +87,38 @@ impl Config {
     }
 }
 
-/// Hides the password of a connection URL so it can be printed or logged.
+/// Hides the password of a connection URL (or key=value string) so it can be printed or
+/// logged: the `user:password@` part and any `password=` parameter.
 pub fn redact_database_url(url: &str) -> String {
+    let masked = redact_userinfo(url);
+    let mut out = String::with_capacity(masked.len());
+    let mut rest = masked.as_str();
+    while let Some(pos) = rest.to_ascii_lowercase().find("password=") {
+        let value_start = pos + "password=".len();
+        out.push_str(&rest[..value_start]);
+        out.push_str("***");
+        let tail = &rest[value_start..];
+        let end = tail
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
+    // The password may itself contain '/', so look for the last '@' before the path.
+    let authority_end = rest[..rest.find('?').unwrap_or(rest.len())]
+        .rfind('@')
+        .map_or(authority_end, |at| {
+            rest[at..].find('/').map_or(rest.len(), |p| at + p)
+        });
     let authority = &rest[..authority_end];
     match authority.rfind('@') {
         Some(at) => {
@@ -126,5 +151,14 @@ mod tests {
             redact_database_url(DEFAULT_DATABASE_URL),
             DEFAULT_DATABASE_URL
         );
+        assert_eq!(
+            redact_database_url("postgres://u@h/x?sslmode=require&password=hunter2"),
+            "postgres://u@h/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_database_url("host=h user=u password=hunter2 dbname=x"),
+            "host=h user=u password=*** dbname=x"
+        );
+        assert!(!redact_database_url("postgres://u:a/b@h:5432/x").contains("a/b"));
     }
 }

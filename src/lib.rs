@@ -81,7 +81,8 @@ impl Application {
             context.authz.clone(),
             shutdown_rx.clone(),
         );
-        let workers = jobs::spawn_workers(context.clone(), config.jobs.workers, shutdown_rx.clone());
+        let workers =
+            jobs::spawn_workers(context.clone(), config.jobs.workers, shutdown_rx.clone());
         let schema = api::build_schema(context.clone());
         let router = http::router(
             http::HttpState {
@@ -149,17 +150,26 @@ async fn stop_workers(workers: Vec<tokio::task::JoinHandle<()>>) {
     for w in workers {
         let abort = w.abort_handle();
         if tokio::time::timeout(grace, w).await.is_err() {
-            tracing::warn!("a worker did not finish within the grace period; its run resumes elsewhere");
+            tracing::warn!(
+                "a worker did not finish within the grace period; its run resumes elsewhere"
+            );
             abort.abort();
         }
     }
 }
 
 /// Runs workers only (no HTTP), until `signal` completes: `tenantatlas worker`.
-pub async fn run_workers_until(config: Config, signal: impl Future<Output = ()> + Send + 'static) -> AppResult<()> {
+pub async fn run_workers_until(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> AppResult<()> {
     let context = build_context(&config).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let listener = context.events.spawn_listener(config.database_url.clone(), context.authz.clone(), shutdown_rx.clone());
+    let listener = context.events.spawn_listener(
+        config.database_url.clone(),
+        context.authz.clone(),
+        shutdown_rx.clone(),
+    );
     let workers = jobs::spawn_workers(context.clone(), config.jobs.workers.max(1), shutdown_rx);
     signal.await;
     let _ = shutdown.send(true);

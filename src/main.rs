@@ -209,6 +209,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Token { user, ttl } => {
+            if ttl > Duration::from_secs(30 * 24 * 3600) {
+                return Err(Failure::Message("--ttl may be at most 30d".into(), 1));
+            }
+            if ttl.is_zero() {
+                return Err(Failure::Message("--ttl must be positive".into(), 1));
+            }
             let app = tenantatlas::build_context(&config).await?;
             println!("{}", app.tokens.issue(&user, ttl)?);
             Ok(())

@@ -57,6 +57,11 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::AuditRead,
         [true, true, true, true, false, true, false],
     ),
+    (Capability::ConnectionManage, [true, false, true, true, false, false, false]),
+    (Capability::PolicyRead, [true, true, true, true, true, true, true]),
+    (Capability::InventorySync, [true, true, true, true, true, false, false]),
+    (Capability::OperationRunRead, [true, true, true, true, true, true, true]),
+    (Capability::OperationRunCancel, [true, true, true, true, true, false, false]),
 ];
 
 fn user_of(role: Role) -> String {
@@ -64,7 +69,8 @@ fn user_of(role: Role) -> String {
 }
 
 /// Performs the operation that needs `cap` and reports whether it was allowed.
-/// Denials must be FORBIDDEN (the caller has a role in the workspace).
+/// Denials must be FORBIDDEN (the caller has a role in the workspace); CONFLICT (e.g.
+/// cancelling a finished run) means the check passed.
 async fn attempt(
     app: &TestApp,
     token: &str,
@@ -72,6 +78,7 @@ async fn attempt(
     cap: Capability,
     ws: &str,
     tenant: &str,
+    run: &str,
 ) -> bool {
     let tag = role.as_str().replace('_', "-");
     let (query, vars): (&str, Value) = match cap {
@@ -108,8 +115,31 @@ async fn attempt(
             "query($id: ID!) { workspace(id: $id) { auditEvents(first: 1) { totalCount } } }",
             json!({"id": ws}),
         ),
+        Capability::ConnectionManage => (
+            "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }",
+            json!({"i": {"tenantId": tenant, "path": "matrix"}}),
+        ),
+        Capability::PolicyRead => (
+            "query($id: ID!) { workspace(id: $id) { policies(first: 1) { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        Capability::InventorySync => (
+            "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }",
+            json!({"i": {"tenantId": tenant}}),
+        ),
+        Capability::OperationRunRead => (
+            "query($id: ID!) { workspace(id: $id) { operationRuns(first: 1) { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        Capability::OperationRunCancel => (
+            "mutation($i: CancelOperationRunInput!) { cancelOperationRun(input: $i) { operationRun { id } } }",
+            json!({"i": {"operationRunId": run}}),
+        ),
     };
     let resp = app.gql(Some(token), query, vars).await;
+    if resp.get("errors").is_some() && error_code(&resp) == "CONFLICT" {
+        return true;
+    }
     if resp.get("errors").is_none() {
         // `workspace(id:)` hides instead of failing.
         return !resp["data"]["workspace"].is_null() || cap != Capability::WorkspaceRead;
@@ -131,6 +161,23 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
         .create_workspace(&admin, "Matrix", "matrix", "PRODUCTION")
         .await;
     let tenant = app.create_tenant(&admin, &ws, "Matrix HQ", &guid()).await;
+    std::fs::create_dir_all(app.import_root.0.join("matrix")).unwrap();
+    app.gql_ok(
+        &admin,
+        "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }",
+        json!({"i": {"tenantId": tenant, "path": "matrix"}}),
+    )
+    .await;
+    let run = app
+        .gql_ok(
+            &admin,
+            "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }",
+            json!({"i": {"tenantId": tenant}}),
+        )
+        .await["startInventorySync"]["operationRun"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ws_id = workspace_uuid(&ws);
     for role in ROLES {
         let scope = (!role.is_platform()).then_some(ws_id);
@@ -142,7 +189,7 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
     for (cap, expected) in MATRIX {
         for (i, role) in ROLES.iter().enumerate() {
             let token = app.token(&user_of(*role));
-            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant).await;
+            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant, &run).await;
             if allowed != expected[i] {
                 mismatches.push(format!(
                     "{role} {cap}: allowed={allowed}, expected {}",
@@ -239,6 +286,13 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
                 Capability::TenantCreate => app.gql(Some(&stranger), "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }", json!({"i": {"workspaceId": ws, "displayName": "x", "entraTenantId": guid()}})).await,
                 Capability::TenantUpdate => app.gql(Some(&stranger), "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { tenant { id } } }", json!({"i": {"tenantId": tenant, "displayName": "x"}})).await,
                 Capability::MemberManage => app.gql(Some(&stranger), "mutation($i: GrantRoleInput!) { grantRole(input: $i) { role } }", json!({"i": {"workspaceId": ws, "userId": "stranger@elsewhere.test", "role": "OWNER"}})).await,
+                Capability::ConnectionManage => app.gql(Some(&stranger), "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }", json!({"i": {"tenantId": tenant, "path": "x"}})).await,
+                Capability::PolicyRead | Capability::OperationRunRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { policies { totalCount } operationRuns { totalCount } } }", json!({"id": ws})).await,
+                Capability::InventorySync => app.gql(Some(&stranger), "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}})).await,
+                Capability::OperationRunCancel => {
+                    let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::OperationRun, uuid::Uuid::new_v4());
+                    app.gql(Some(&stranger), "mutation($i: CancelOperationRunInput!) { cancelOperationRun(input: $i) { operationRun { id } } }", json!({"i": {"operationRunId": ghost.0}})).await
+                }
                 Capability::WorkspaceCreate => unreachable!(),
             };
             if resp.get("errors").is_some() {

@@ -23,7 +23,7 @@ const NESTED: &str = "{
 /// Builds `workspaces` workspaces with `tenants` tenants each, all owned by Ann, and
 /// returns (statements, enforce calls) for one run of the nested query.
 async fn measure(workspaces: usize, tenants: usize) -> (u64, u64) {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_workers().await;
     let admin = app.admin_token().await;
     for w in 0..workspaces {
         let ws = app

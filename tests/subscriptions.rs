@@ -64,9 +64,7 @@ async fn an_event_written_by_another_server_process_reaches_the_subscriber() {
     // A second process on the same database writes; only NOTIFY connects the two.
     let (_other, other_ctx) = app.spawn_sibling().await;
     let access = tenantatlas::authz::Access::new(
-        tenantatlas::auth::Principal::User {
-            email: "admin@platform.test".into(),
-        },
+        tenantatlas::auth::Principal::user("admin@platform.test"),
         other_ctx.authz.clone(),
     );
     tenantatlas::service::tenants::create_tenant(

@@ -159,10 +159,24 @@ pub struct Loaders {
 }
 
 impl Loaders {
+    /// Turns caching off (batching stays).
+    pub fn disable_caches(&self) {
+        self.workspaces.enable_all_cache(false);
+        self.tenants_by_workspace.enable_all_cache(false);
+        self.preferences.enable_all_cache(false);
+        self.users_by_email.enable_all_cache(false);
+        self.audit_counts.enable_all_cache(false);
+        self.audit_pages.enable_all_cache(false);
+        self.tenants.enable_all_cache(false);
+        self.policy_pages.enable_all_cache(false);
+        self.policy_counts.enable_all_cache(false);
+        self.version_pages.enable_all_cache(false);
+    }
+
     pub fn new(db: &Db, user_email: Option<String>) -> Self {
         fn dl<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
             DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
-                .delay(std::time::Duration::from_millis(2))
+                .delay(std::time::Duration::from_millis(5))
         }
         Self {
             workspaces: dl(WorkspaceLoader(db.clone())),
@@ -214,23 +228,40 @@ impl Loader<PolicyPageKey> for PolicyPageLoader {
     type Value = Arc<Vec<store::policies::PolicyRow>>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[PolicyPageKey]) -> Result<HashMap<PolicyPageKey, Self::Value>, Self::Error> {
-        let mut groups: HashMap<(store::policies::PolicyQuery, Window), Vec<&PolicyPageKey>> = HashMap::new();
+    async fn load(
+        &self,
+        keys: &[PolicyPageKey],
+    ) -> Result<HashMap<PolicyPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(store::policies::PolicyQuery, Window), Vec<&PolicyPageKey>> =
+            HashMap::new();
         for k in keys {
-            groups.entry((k.query.clone(), k.window)).or_default().push(k);
+            groups
+                .entry((k.query.clone(), k.window))
+                .or_default()
+                .push(k);
         }
         let mut conn = self.0.conn().await?;
         let mut out = HashMap::new();
         for ((query, window), ks) in groups {
             let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
             let tenants: Vec<Uuid> = ks.iter().map(|k| k.tenant).collect();
-            let rows = store::policies::list_policies_by_tenants(&mut conn, &workspaces, &tenants, &query, window).await?;
+            let rows = store::policies::list_policies_by_tenants(
+                &mut conn,
+                &workspaces,
+                &tenants,
+                &query,
+                window,
+            )
+            .await?;
             let mut grouped: HashMap<Uuid, Vec<store::policies::PolicyRow>> = HashMap::new();
             for r in rows {
                 grouped.entry(r.tenant_id).or_default().push(r);
             }
             for k in ks {
-                out.insert(k.clone(), Arc::new(grouped.remove(&k.tenant).unwrap_or_default()));
+                out.insert(
+                    k.clone(),
+                    Arc::new(grouped.remove(&k.tenant).unwrap_or_default()),
+                );
             }
         }
         Ok(out)
@@ -251,8 +282,12 @@ impl Loader<PolicyCountKey> for PolicyCountLoader {
     type Value = i64;
     type Error = AppError;
 
-    async fn load(&self, keys: &[PolicyCountKey]) -> Result<HashMap<PolicyCountKey, Self::Value>, Self::Error> {
-        let mut groups: HashMap<store::policies::PolicyQuery, Vec<&PolicyCountKey>> = HashMap::new();
+    async fn load(
+        &self,
+        keys: &[PolicyCountKey],
+    ) -> Result<HashMap<PolicyCountKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<store::policies::PolicyQuery, Vec<&PolicyCountKey>> =
+            HashMap::new();
         for k in keys {
             groups.entry(k.query.clone()).or_default().push(k);
         }
@@ -261,10 +296,15 @@ impl Loader<PolicyCountKey> for PolicyCountLoader {
         for (query, ks) in groups {
             let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
             let tenants: Vec<Uuid> = ks.iter().map(|k| k.tenant).collect();
-            let counts: HashMap<Uuid, i64> = store::policies::count_policies_by_tenants(&mut conn, &workspaces, &tenants, &query)
-                .await?
-                .into_iter()
-                .collect();
+            let counts: HashMap<Uuid, i64> = store::policies::count_policies_by_tenants(
+                &mut conn,
+                &workspaces,
+                &tenants,
+                &query,
+            )
+            .await?
+            .into_iter()
+            .collect();
             for k in ks {
                 out.insert(k.clone(), counts.get(&k.tenant).copied().unwrap_or(0));
             }
@@ -287,7 +327,10 @@ impl Loader<VersionPageKey> for VersionPageLoader {
     type Value = Arc<Vec<store::policies::PolicyVersionRow>>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[VersionPageKey]) -> Result<HashMap<VersionPageKey, Self::Value>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[VersionPageKey],
+    ) -> Result<HashMap<VersionPageKey, Self::Value>, Self::Error> {
         let mut groups: HashMap<Window, Vec<&VersionPageKey>> = HashMap::new();
         for k in keys {
             groups.entry(k.window).or_default().push(k);
@@ -297,7 +340,13 @@ impl Loader<VersionPageKey> for VersionPageLoader {
         for (window, ks) in groups {
             let workspaces: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
             let policies: Vec<Uuid> = ks.iter().map(|k| k.policy).collect();
-            let rows = store::policies::list_versions_by_policies(&mut conn, &workspaces, &policies, window).await?;
+            let rows = store::policies::list_versions_by_policies(
+                &mut conn,
+                &workspaces,
+                &policies,
+                window,
+            )
+            .await?;
             let mut grouped: HashMap<Uuid, Vec<store::policies::PolicyVersionRow>> = HashMap::new();
             for r in rows {
                 grouped.entry(r.policy_id).or_default().push(r);

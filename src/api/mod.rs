@@ -31,12 +31,21 @@ pub struct RequestState {
 }
 
 impl RequestState {
+    /// State of one HTTP request: loaders cache for the request's lifetime.
     pub fn new(app: &AppContext, access: Access) -> Self {
         let email = access.user_email().ok().map(str::to_string);
         Self {
             loaders: loaders::Loaders::new(&app.db, email),
             access,
         }
+    }
+
+    /// State of a WebSocket connection, which lives for hours: loaders still batch but
+    /// never cache, so every operation on the connection reads current data.
+    pub fn for_connection(app: &AppContext, access: Access) -> Self {
+        let state = Self::new(app, access);
+        state.loaders.disable_caches();
+        state
     }
 }
 

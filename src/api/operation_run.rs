@@ -106,15 +106,21 @@ impl OperationRun {
     /// Loads a run the caller may read (`operation_run.read`), else `None`.
     pub async fn load_visible(ctx: &Context<'_>, id: Uuid) -> AppResult<Option<Self>> {
         let mut conn = app(ctx).db.conn().await?;
-        let Some(workspace) = store::operation_runs::find_run_workspace(&mut conn, id).await? else {
+        let Some(workspace) = store::operation_runs::find_run_workspace(&mut conn, id).await?
+        else {
             return Ok(None);
         };
-        if !access(ctx).can_see(WorkspaceId(workspace), Capability::OperationRunRead).await? {
+        if !access(ctx)
+            .can_see(WorkspaceId(workspace), Capability::OperationRunRead)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(store::operation_runs::find_run(&mut conn, WorkspaceId(workspace), id)
-            .await?
-            .map(OperationRun))
+        Ok(
+            store::operation_runs::find_run(&mut conn, WorkspaceId(workspace), id)
+                .await?
+                .map(OperationRun),
+        )
     }
 }
 
@@ -208,8 +214,16 @@ impl OperationRun {
     }
     /// The tenant it works on.
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Tenant>> {
-        let Some(id) = self.0.tenant_id else { return Ok(None) };
-        Ok(state(ctx).loaders.tenants.load_one(id).await.api()?.map(Tenant))
+        let Some(id) = self.0.tenant_id else {
+            return Ok(None);
+        };
+        Ok(state(ctx)
+            .loaders
+            .tenants
+            .load_one(id)
+            .await
+            .api()?
+            .map(Tenant))
     }
     /// The workspace it belongs to.
     async fn workspace(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Workspace>> {
@@ -250,7 +264,9 @@ pub async fn workspace_runs(
     filter: Option<OperationRunFilter>,
     order: Option<OperationRunOrder>,
 ) -> AppResult<Conn<OperationRun>> {
-    access(ctx).require(workspace, Capability::OperationRunRead).await?;
+    access(ctx)
+        .require(workspace, Capability::OperationRunRead)
+        .await?;
     let filter = filter.unwrap_or_default();
     let query = RunQuery {
         kind: filter.kind.map(|k| k.as_str().to_string()),
@@ -266,7 +282,11 @@ pub async fn workspace_runs(
     let total = store::operation_runs::count_runs(&mut conn, workspace, &query).await?;
     let window = page.window(total as usize)?;
     let rows = store::operation_runs::list_runs(&mut conn, workspace, &query, window).await?;
-    Ok(connection(rows.into_iter().map(OperationRun).collect(), window, total))
+    Ok(connection(
+        rows.into_iter().map(OperationRun).collect(),
+        window,
+        total,
+    ))
 }
 
 /// Input of `configureExportDirectory`.
@@ -331,10 +351,17 @@ impl OperationMutation {
         input: ConfigureExportDirectoryInput,
     ) -> async_graphql::Result<ConfigureExportDirectoryPayload> {
         let tenant = expect_global_id(&input.tenant_id, NodeType::Tenant, "tenantId").api()?;
-        let row = service::operations::configure_export_directory(app(ctx), access(ctx), TenantId(tenant), &input.path)
-            .await
-            .api()?;
-        Ok(ConfigureExportDirectoryPayload { tenant: Tenant(row) })
+        let row = service::operations::configure_export_directory(
+            app(ctx),
+            access(ctx),
+            TenantId(tenant),
+            &input.path,
+        )
+        .await
+        .api()?;
+        Ok(ConfigureExportDirectoryPayload {
+            tenant: Tenant(row),
+        })
     }
 
     /// Queues an inventory sync and returns the run at once. Capability `inventory.sync`.
@@ -344,10 +371,17 @@ impl OperationMutation {
         input: StartInventorySyncInput,
     ) -> async_graphql::Result<StartInventorySyncPayload> {
         let tenant = expect_global_id(&input.tenant_id, NodeType::Tenant, "tenantId").api()?;
-        let run = service::operations::start_inventory_sync(app(ctx), access(ctx), TenantId(tenant), &input.confirm_empty_types)
-            .await
-            .api()?;
-        Ok(StartInventorySyncPayload { operation_run: OperationRun(run) })
+        let run = service::operations::start_inventory_sync(
+            app(ctx),
+            access(ctx),
+            TenantId(tenant),
+            &input.confirm_empty_types,
+        )
+        .await
+        .api()?;
+        Ok(StartInventorySyncPayload {
+            operation_run: OperationRun(run),
+        })
     }
 
     /// Cancels a run. Capability `operation_run.cancel`.
@@ -356,19 +390,33 @@ impl OperationMutation {
         ctx: &Context<'_>,
         input: CancelOperationRunInput,
     ) -> async_graphql::Result<CancelOperationRunPayload> {
-        let id = expect_global_id(&input.operation_run_id, NodeType::OperationRun, "operationRunId").api()?;
-        let run = service::operations::cancel_operation_run(app(ctx), access(ctx), id).await.api()?;
-        Ok(CancelOperationRunPayload { operation_run: OperationRun(run) })
+        let id = expect_global_id(
+            &input.operation_run_id,
+            NodeType::OperationRun,
+            "operationRunId",
+        )
+        .api()?;
+        let run = service::operations::cancel_operation_run(app(ctx), access(ctx), id)
+            .await
+            .api()?;
+        Ok(CancelOperationRunPayload {
+            operation_run: OperationRun(run),
+        })
     }
 }
 
 /// Re-reads a run for a subscription (ids travel in events; state comes from the table).
-pub async fn reload_run(app: &crate::service::AppContext, workspace: Uuid, id: Uuid) -> AppResult<Option<OperationRunRow>> {
+pub async fn reload_run(
+    app: &crate::service::AppContext,
+    workspace: Uuid,
+    id: Uuid,
+) -> AppResult<Option<OperationRunRow>> {
     let mut conn = app.db.conn().await?;
     store::operation_runs::find_run(&mut conn, WorkspaceId(workspace), id).await
 }
 
 /// Decodes an `OperationRun` id.
 pub fn parse_run_id(id: &ID, field: &str) -> AppResult<Uuid> {
-    expect_global_id(id, NodeType::OperationRun, field).map_err(|_| AppError::bad_input(field, "not an OperationRun id"))
+    expect_global_id(id, NodeType::OperationRun, field)
+        .map_err(|_| AppError::bad_input(field, "not an OperationRun id"))
 }

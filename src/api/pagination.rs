@@ -13,6 +13,17 @@ pub const MAX_PAGE_SIZE: usize = 100;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 
+/// Complexity of a list field: its page size (a missing or zero size counts as the default
+/// or one; anything above the cap counts as the cap, which `window` then rejects) times
+/// its children. Saturating, so huge arguments cannot overflow the check.
+pub fn list_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let n = first
+        .or(last)
+        .unwrap_or(DEFAULT_PAGE_SIZE as i32)
+        .clamp(1, MAX_PAGE_SIZE as i32) as usize;
+    n.saturating_mul(child.max(1)).saturating_add(1)
+}
+
 /// An opaque position in a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OffsetCursor(pub usize);
@@ -91,18 +102,18 @@ impl PageArgs {
                 })
                 .transpose()
         };
-        let mut start = decode(&self.after, "after")?.map_or(0, |a| a + 1);
+        let mut start = decode(&self.after, "after")?.map_or(0, |a| a.saturating_add(1));
         let mut end = decode(&self.before, "before")?.map_or(total, |b| b.min(total));
         start = start.min(end);
         match (first, last) {
             (Some(f), _) => {
-                end = end.min(start + f);
+                end = end.min(start.saturating_add(f));
                 if let Some(l) = last {
                     start = start.max(end.saturating_sub(l));
                 }
             }
             (None, Some(l)) => start = start.max(end.saturating_sub(l)),
-            (None, None) => end = end.min(start + DEFAULT_PAGE_SIZE),
+            (None, None) => end = end.min(start.saturating_add(DEFAULT_PAGE_SIZE)),
         }
         Ok(Window {
             offset: start as i64,
@@ -182,6 +193,24 @@ mod tests {
             .is_err());
         let w = PageArgs::default().window(500).unwrap();
         assert_eq!(w.limit, DEFAULT_PAGE_SIZE as i64);
+    }
+
+    #[test]
+    fn huge_cursors_and_sizes_do_not_overflow() {
+        let w = PageArgs::new(
+            Some(2),
+            Some(OffsetCursor(usize::MAX).encode_cursor()),
+            None,
+            None,
+        )
+        .window(10)
+        .unwrap();
+        assert_eq!(w.limit, 0);
+        assert_eq!(
+            list_complexity(Some(i32::MAX), None, usize::MAX),
+            usize::MAX
+        );
+        assert_eq!(list_complexity(Some(0), None, 3), 4);
     }
 
     #[test]

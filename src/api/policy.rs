@@ -62,6 +62,13 @@ pub struct PolicyFilter {
 
 impl PolicyFilter {
     pub fn to_query(&self) -> AppResult<PolicyQuery> {
+        for (field, v) in [
+            ("filter.contractType", &self.contract_type),
+            ("filter.platform", &self.platform),
+            ("filter.search", &self.search),
+        ] {
+            super::workspace::reject_nul(field, v.as_deref())?;
+        }
         let tenant = self
             .tenant_id
             .as_ref()
@@ -69,7 +76,10 @@ impl PolicyFilter {
             .transpose()?;
         if let Some(c) = &self.contract_type {
             if find_contract(c).is_none() {
-                return Err(AppError::bad_input("filter.contractType", format!("unknown contract type {c:?}")));
+                return Err(AppError::bad_input(
+                    "filter.contractType",
+                    format!("unknown contract type {c:?}"),
+                ));
             }
         }
         Ok(PolicyQuery {
@@ -93,14 +103,19 @@ impl Policy {
         let Some(workspace) = store::policies::find_policy_workspace(&mut conn, id).await? else {
             return Ok(None);
         };
-        if !access(ctx).can_see(WorkspaceId(workspace), Capability::PolicyRead).await? {
+        if !access(ctx)
+            .can_see(WorkspaceId(workspace), Capability::PolicyRead)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(store::policies::list_policies_by_ids(&mut conn, &[workspace], &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(Policy))
+        Ok(
+            store::policies::list_policies_by_ids(&mut conn, &[workspace], &[id])
+                .await?
+                .into_iter()
+                .next()
+                .map(Policy),
+        )
     }
 }
 
@@ -157,7 +172,9 @@ impl PolicyVersion {
     }
     /// The run that saw it first.
     async fn operation_run_id(&self) -> Option<ID> {
-        self.0.operation_run_id.map(|id| to_global_id(NodeType::OperationRun, id))
+        self.0
+            .operation_run_id
+            .map(|id| to_global_id(NodeType::OperationRun, id))
     }
 }
 
@@ -244,9 +261,16 @@ impl Policy {
         if self.0.lifecycle_state == "DELETED" {
             return Ok(self.0.last_seen_at.into());
         }
-        let tenant = state(ctx).loaders.tenants.load_one(self.0.tenant_id).await.api()?;
+        let tenant = state(ctx)
+            .loaders
+            .tenants
+            .load_one(self.0.tenant_id)
+            .await
+            .api()?;
         let synced = tenant.and_then(|t| t.last_synced_at);
-        Ok(synced.map_or(self.0.last_seen_at, |s| s.max(self.0.last_seen_at)).into())
+        Ok(synced
+            .map_or(self.0.last_seen_at, |s| s.max(self.0.last_seen_at))
+            .into())
     }
 
     /// Hash of the canonical payload (metadata removed, keys sorted).
@@ -262,14 +286,19 @@ impl Policy {
     /// Flattened settings; `path` keeps only settings whose path contains it.
     async fn settings(
         &self,
-        #[graphql(desc = "Only settings whose path contains this text (case-insensitive).")] path: Option<String>,
+        #[graphql(desc = "Only settings whose path contains this text (case-insensitive).")]
+        path: Option<String>,
     ) -> async_graphql::Result<Vec<PolicySetting>> {
         let settings: Vec<FlatSetting> = serde_json::from_value(self.0.settings.clone())
             .map_err(|e| super::errors::to_graphql(AppError::internal(e)))?;
         let needle = path.map(|p| p.to_lowercase());
         Ok(settings
             .into_iter()
-            .filter(|s| needle.as_ref().is_none_or(|n| s.path.to_lowercase().contains(n)))
+            .filter(|s| {
+                needle
+                    .as_ref()
+                    .is_none_or(|n| s.path.to_lowercase().contains(n))
+            })
             .map(|s| PolicySetting {
                 path: s.path,
                 definition_id: s.definition_id,
@@ -306,7 +335,9 @@ impl Policy {
     }
 
     /// Every distinct payload seen, newest first.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn versions(
         &self,
         ctx: &Context<'_>,
@@ -316,7 +347,9 @@ impl Policy {
         #[graphql(desc = "Returns versions before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<PolicyVersion>> {
         let total = i64::from(self.0.version_count);
-        let window = PageArgs::new(first, after, last, before).window(total as usize).api()?;
+        let window = PageArgs::new(first, after, last, before)
+            .window(total as usize)
+            .api()?;
         let rows = state(ctx)
             .loaders
             .version_pages
@@ -328,7 +361,11 @@ impl Policy {
             .await
             .api()?
             .unwrap_or_default();
-        Ok(connection(rows.iter().cloned().map(PolicyVersion).collect(), window, total))
+        Ok(connection(
+            rows.iter().cloned().map(PolicyVersion).collect(),
+            window,
+            total,
+        ))
     }
 }
 
@@ -339,13 +376,19 @@ pub async fn workspace_policies(
     page: PageArgs,
     filter: Option<PolicyFilter>,
 ) -> AppResult<Conn<Policy>> {
-    access(ctx).require(workspace, Capability::PolicyRead).await?;
+    access(ctx)
+        .require(workspace, Capability::PolicyRead)
+        .await?;
     let query = filter.unwrap_or_default().to_query()?;
     let mut conn = app(ctx).db.conn().await?;
     let total = store::policies::count_policies(&mut conn, workspace, &query).await?;
     let window = page.window(total as usize)?;
     let rows = store::policies::list_policies(&mut conn, workspace, &query, window).await?;
-    Ok(connection(rows.into_iter().map(Policy).collect(), window, total))
+    Ok(connection(
+        rows.into_iter().map(Policy).collect(),
+        window,
+        total,
+    ))
 }
 
 /// `Tenant.policies`, batched across tenants.
@@ -356,7 +399,9 @@ pub async fn tenant_policies(
     page: PageArgs,
     filter: Option<PolicyFilter>,
 ) -> AppResult<Conn<Policy>> {
-    access(ctx).require(workspace, Capability::PolicyRead).await?;
+    access(ctx)
+        .require(workspace, Capability::PolicyRead)
+        .await?;
     let mut query = filter.unwrap_or_default().to_query()?;
     query.tenant = None;
     let loaders = &state(ctx).loaders;
@@ -380,5 +425,9 @@ pub async fn tenant_policies(
         })
         .await?
         .unwrap_or_default();
-    Ok(connection(rows.iter().cloned().map(Policy).collect(), window, total))
+    Ok(connection(
+        rows.iter().cloned().map(Policy).collect(),
+        window,
+        total,
+    ))
 }

@@ -111,6 +111,7 @@ pub struct RevokeRolePayload {
 /// Turns a `userId` input (e-mail or `User.id`) into an e-mail address.
 async fn resolve_user_input(ctx: &Context<'_>, user_id: &str) -> crate::error::AppResult<String> {
     use super::node::{parse_global_id, NodeType};
+    super::access(ctx).user_email()?;
     if let Some((NodeType::User, id)) = parse_global_id(user_id) {
         let mut conn = super::app(ctx).db.conn().await?;
         let found = crate::store::users::list_users_by_ids(&mut conn, &[id]).await?;

@@ -22,6 +22,10 @@ pub const MAX_DEPTH: usize = 16;
 /// Most complex query accepted; list fields count `first` times their children.
 pub const MAX_COMPLEXITY: usize = 50_000;
 
+/// Complexity of a root lookup: each runs its own statements, so a request cannot alias
+/// thousands of them (50 per request at most).
+pub const LOOKUP_COST: usize = 1_000;
+
 /// Read entry points.
 #[derive(Default)]
 pub struct QueryRoot;
@@ -29,6 +33,7 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// Any object by its global id; null when it does not exist or the caller may not see it.
+    #[graphql(complexity = "LOOKUP_COST + child_complexity")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
         access(ctx).user_email().api()?;
         resolve_node(ctx, &id).await.api()
@@ -44,7 +49,9 @@ impl QueryRoot {
 
     /// The workspace chooser: workspaces the caller holds a role in (all of them for
     /// platform roles), searchable, filterable and sortable, pinned ones first on request.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "LOOKUP_COST + crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn workspaces(
         &self,
@@ -76,6 +83,7 @@ impl QueryRoot {
     }
 
     /// One workspace by global id or by slug; null when absent or not visible.
+    #[graphql(complexity = "LOOKUP_COST + child_complexity")]
     async fn workspace(
         &self,
         ctx: &Context<'_>,
@@ -86,6 +94,7 @@ impl QueryRoot {
     }
 
     /// One tenant by global id; null when absent or not visible. Capability `tenant.read`.
+    #[graphql(complexity = "LOOKUP_COST + child_complexity")]
     async fn tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Tenant>> {
         access(ctx).user_email().api()?;
         let id = expect_global_id(&id, NodeType::Tenant, "id").api()?;
@@ -96,7 +105,12 @@ impl QueryRoot {
 /// Every mutation.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(WorkspaceMutation, TenantMutation, RoleMutation, OperationMutation);
+pub struct MutationRoot(
+    WorkspaceMutation,
+    TenantMutation,
+    RoleMutation,
+    OperationMutation,
+);
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -109,7 +123,10 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
 
 /// Builds the schema around the process context.
 pub fn build_schema(app: Arc<AppContext>) -> AppSchema {
-    builder().data(app).finish()
+    builder()
+        .data(app)
+        .extension(super::errors::ErrorCodes)
+        .finish()
 }
 
 /// The SDL that `schema.graphql` holds.

@@ -15,6 +15,12 @@ use crate::{authz::Capability, domain::ids::WorkspaceId, error::AppError, events
 /// Live updates.
 pub struct SubscriptionRoot;
 
+/// The caller's state, kept by a stream to re-check access on every event.
+fn state_arc(ctx: &Context<'_>) -> std::sync::Arc<super::RequestState> {
+    ctx.data_unchecked::<std::sync::Arc<super::RequestState>>()
+        .clone()
+}
+
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every audit event appended to a workspace from now on, whichever process wrote it.
@@ -83,10 +89,14 @@ impl SubscriptionRoot {
         let app = app(ctx).clone();
         let workspace = {
             let mut conn = app.db.conn().await.api()?;
-            store::operation_runs::find_run_workspace(&mut conn, run_id).await.api()?
+            store::operation_runs::find_run_workspace(&mut conn, run_id)
+                .await
+                .api()?
         };
         let Some(workspace) = workspace else {
-            return Err(super::errors::to_graphql(AppError::not_found("operation run")));
+            return Err(super::errors::to_graphql(AppError::not_found(
+                "operation run",
+            )));
         };
         access(ctx)
             .require(WorkspaceId(workspace), Capability::OperationRunRead)
@@ -106,34 +116,54 @@ impl SubscriptionRoot {
             last: Option<store::operation_runs::OperationRunRow>,
             done: bool,
         }
-        let st = St { rx, app, pending: snapshot, last: None, done: false };
-        Ok(futures_util::stream::unfold(st, move |mut st| async move {
-            loop {
-                if st.done {
-                    return None;
-                }
-                if let Some(row) = st.pending.take() {
-                    if st.last.as_ref() != Some(&row) {
-                        st.done = row.is_final();
-                        st.last = Some(row.clone());
-                        return Some((OperationRun(row), st));
+        let caller = state_arc(ctx);
+        let st = St {
+            rx,
+            app,
+            pending: snapshot,
+            last: None,
+            done: false,
+        };
+        Ok(futures_util::stream::unfold(st, move |mut st| {
+            let caller = caller.clone();
+            async move {
+                loop {
+                    if st.done {
+                        return None;
                     }
-                }
-                match st.rx.recv().await {
-                    Ok(Event::RunUpdated { run_id: id, .. }) if id == run_id => {
-                        match reload_run(&st.app, workspace, run_id).await {
-                            Ok(row) => st.pending = row,
-                            Err(err) => tracing::warn!(error = %err, "subscription could not reload run"),
+                    if caller
+                        .access
+                        .require(WorkspaceId(workspace), Capability::OperationRunRead)
+                        .await
+                        .is_err()
+                    {
+                        return None;
+                    }
+                    if let Some(row) = st.pending.take() {
+                        if st.last.as_ref() != Some(&row) {
+                            st.done = row.is_final();
+                            st.last = Some(row.clone());
+                            return Some((OperationRun(row), st));
                         }
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {
-                        // Missed events: re-read the state instead.
-                        if let Ok(row) = reload_run(&st.app, workspace, run_id).await {
-                            st.pending = row;
+                    match st.rx.recv().await {
+                        Ok(Event::RunUpdated { run_id: id, .. }) if id == run_id => {
+                            match reload_run(&st.app, workspace, run_id).await {
+                                Ok(row) => st.pending = row,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "subscription could not reload run")
+                                }
+                            }
                         }
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => {
+                            // Missed events: re-read the state instead.
+                            if let Ok(row) = reload_run(&st.app, workspace, run_id).await {
+                                st.pending = row;
+                            }
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
-                    Err(RecvError::Closed) => return None,
                 }
             }
         }))
@@ -147,27 +177,50 @@ impl SubscriptionRoot {
         workspace_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = OperationRun>> {
         let workspace = Workspace::parse_id(&workspace_id).api()?;
-        access(ctx).require(workspace, Capability::OperationRunRead).await.api()?;
+        access(ctx)
+            .require(workspace, Capability::OperationRunRead)
+            .await
+            .api()?;
         let app = app(ctx).clone();
+        let caller = state_arc(ctx);
         let rx = app.events.subscribe();
-        Ok(futures_util::stream::unfold((rx, app), move |(mut rx, app)| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(Event::RunUpdated { workspace_id, run_id }) if workspace_id == workspace.0 => {
-                        match reload_run(&app, workspace.0, run_id).await {
-                            Ok(Some(row)) => return Some((OperationRun(row), (rx, app))),
-                            Ok(None) => continue,
-                            Err(err) => tracing::warn!(error = %err, "subscription could not reload run"),
+        Ok(futures_util::stream::unfold(
+            (rx, app),
+            move |(mut rx, app)| {
+                let caller = caller.clone();
+                async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok(Event::RunUpdated {
+                                workspace_id,
+                                run_id,
+                            }) if workspace_id == workspace.0 => {
+                                if caller
+                                    .access
+                                    .require(workspace, Capability::OperationRunRead)
+                                    .await
+                                    .is_err()
+                                {
+                                    return None;
+                                }
+                                match reload_run(&app, workspace.0, run_id).await {
+                                    Ok(Some(row)) => return Some((OperationRun(row), (rx, app))),
+                                    Ok(None) => continue,
+                                    Err(err) => {
+                                        tracing::warn!(error = %err, "subscription could not reload run")
+                                    }
+                                }
+                            }
+                            Ok(_) => continue,
+                            Err(RecvError::Lagged(n)) => {
+                                tracing::warn!(skipped = n, "run subscriber lagged behind");
+                                continue;
+                            }
+                            Err(RecvError::Closed) => return None,
                         }
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(skipped = n, "run subscriber lagged behind");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
-            }
-        }))
+            },
+        ))
     }
 }

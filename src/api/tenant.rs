@@ -105,7 +105,9 @@ impl Tenant {
     }
 
     /// The tenant's policies, by display name. Capability `policy.read`.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn policies(
         &self,
         ctx: &Context<'_>,
@@ -113,7 +115,9 @@ impl Tenant {
         #[graphql(desc = "Returns policies after this cursor.")] after: Option<String>,
         #[graphql(desc = "Returns the last n policies (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Returns policies before this cursor.")] before: Option<String>,
-        #[graphql(desc = "Which policies (`tenantId` is ignored here).")] filter: Option<super::policy::PolicyFilter>,
+        #[graphql(desc = "Which policies (`tenantId` is ignored here).")] filter: Option<
+            super::policy::PolicyFilter,
+        >,
     ) -> async_graphql::Result<super::pagination::Conn<super::policy::Policy>> {
         super::policy::tenant_policies(
             ctx,

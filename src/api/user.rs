@@ -50,7 +50,7 @@ impl User {
             return Ok(None);
         };
         let is_self =
-            matches!(access.principal(), Principal::User { email } if *email == row.email);
+            matches!(access.principal(), Principal::User { email, .. } if *email == row.email);
         let platform = matches!(access.visibility().await?, crate::authz::Visibility::All);
         Ok((is_self || platform).then(|| row.into()))
     }

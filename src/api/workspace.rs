@@ -141,7 +141,9 @@ impl Workspace {
     }
 
     /// The workspace's tenants, by display name. Capability `tenant.read`.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn tenants(
         &self,
         ctx: &Context<'_>,
@@ -189,7 +191,9 @@ impl Workspace {
     }
 
     /// Policies of every tenant of the workspace, by display name. Capability `policy.read`.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn policies(
         &self,
         ctx: &Context<'_>,
@@ -199,13 +203,20 @@ impl Workspace {
         #[graphql(desc = "Returns policies before this cursor.")] before: Option<String>,
         #[graphql(desc = "Which policies.")] filter: Option<super::policy::PolicyFilter>,
     ) -> async_graphql::Result<Conn<super::policy::Policy>> {
-        super::policy::workspace_policies(ctx, self.workspace_id(), PageArgs::new(first, after, last, before), filter)
-            .await
-            .api()
+        super::policy::workspace_policies(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+            filter,
+        )
+        .await
+        .api()
     }
 
     /// The operations table: runs, newest first by default. Capability `operation_run.read`.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn operation_runs(
         &self,
         ctx: &Context<'_>,
@@ -214,15 +225,25 @@ impl Workspace {
         #[graphql(desc = "Returns the last n runs (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Returns runs before this cursor.")] before: Option<String>,
         #[graphql(desc = "Which runs.")] filter: Option<super::operation_run::OperationRunFilter>,
-        #[graphql(desc = "Sort by creation time.")] order_by: Option<super::operation_run::OperationRunOrder>,
+        #[graphql(desc = "Sort by creation time.")] order_by: Option<
+            super::operation_run::OperationRunOrder,
+        >,
     ) -> async_graphql::Result<Conn<super::operation_run::OperationRun>> {
-        super::operation_run::workspace_runs(ctx, self.workspace_id(), PageArgs::new(first, after, last, before), filter, order_by)
-            .await
-            .api()
+        super::operation_run::workspace_runs(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await
+        .api()
     }
 
     /// The audit trail, newest first. Capability `audit.read`.
-    #[graphql(complexity = "first.or(last).unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -305,6 +326,7 @@ pub struct ChooserArgs {
 pub async fn list_workspaces(ctx: &Context<'_>, args: ChooserArgs) -> AppResult<Conn<Workspace>> {
     let access = access(ctx);
     access.user_email()?;
+    reject_nul("search", args.search.as_deref())?;
     let only = match access.visibility().await? {
         Visibility::All => None,
         Visibility::Only(ids) => Some(ids),
@@ -340,6 +362,17 @@ pub async fn list_workspaces(ctx: &Context<'_>, args: ChooserArgs) -> AppResult<
     ))
 }
 
+/// Text with a NUL byte cannot be stored or compared by PostgreSQL: refuse it up front.
+pub fn reject_nul(field: &str, value: Option<&str>) -> AppResult<()> {
+    if value.is_some_and(|v| v.contains('\0')) {
+        return Err(AppError::bad_input(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
 /// `workspace(id:)` / `workspace(slug:)`: null when absent or not visible.
 pub async fn find_workspace(
     ctx: &Context<'_>,
@@ -353,6 +386,9 @@ pub async fn find_workspace(
             Workspace::load_visible(ctx, id.0).await
         }
         (None, Some(slug)) => {
+            if crate::domain::workspace::validate_slug(&slug).is_err() {
+                return Ok(None);
+            }
             let found = {
                 let mut conn = app(ctx).db.conn().await?;
                 store::workspaces::find_workspace_by_slug(&mut conn, &slug).await?

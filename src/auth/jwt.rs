@@ -34,6 +34,7 @@ struct Claims {
     iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     aud: Option<String>,
+    #[serde(default)]
     iat: i64,
     exp: i64,
 }
@@ -100,6 +101,11 @@ impl TokenService {
 
     /// Verifies a token and returns the user's e-mail. Errors are safe to show.
     pub fn verify(&self, token: &str) -> Result<String, String> {
+        self.verify_with_expiry(token).map(|(email, _)| email)
+    }
+
+    /// Verifies a token and returns the user's e-mail and the token's `exp`.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(String, i64), String> {
         let header = decode_header(token).map_err(|_| "malformed bearer token".to_string())?;
         let (key, alg) = match header.alg {
             Algorithm::HS256 => (&self.hs_decoding, Algorithm::HS256),
@@ -117,6 +123,7 @@ impl TokenService {
         };
         let mut validation = Validation::new(alg);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
         // A configured issuer or audience must be present, not merely "not different".
         match &self.issuer {
@@ -144,13 +151,25 @@ impl TokenService {
             }
         })?;
         let claims = data.claims;
-        let raw = claims
-            .email
-            .or(claims.preferred_username)
-            .or(claims.upn)
-            .or(claims.sub)
-            .ok_or_else(|| "bearer token names no user".to_string())?;
-        normalize_email("token", &raw).map_err(|_| "bearer token names no e-mail address".into())
+        if claims.iat > chrono::Utc::now().timestamp() + 300 {
+            return Err("bearer token issued in the future".into());
+        }
+        let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        // Entra ID (RS256): the sign-in name, never the mutable `email` claim first.
+        let raw = if alg == Algorithm::RS256 {
+            present(claims.preferred_username)
+                .or(present(claims.upn))
+                .or(present(claims.email))
+        } else {
+            present(claims.email)
+                .or(present(claims.preferred_username))
+                .or(present(claims.upn))
+                .or(present(claims.sub))
+        }
+        .ok_or_else(|| "bearer token names no user".to_string())?;
+        let email = normalize_email("token", &raw)
+            .map_err(|_| "bearer token names no e-mail address".to_string())?;
+        Ok((email, claims.exp))
     }
 }
 

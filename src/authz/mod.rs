@@ -20,7 +20,7 @@ use std::{
 };
 
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi};
-use tokio::sync::{OnceCell, RwLock};
+use tokio::sync::RwLock;
 use uuid::Uuid;
 
 pub use capability::Capability;
@@ -42,6 +42,9 @@ pub const MODEL: &str = include_str!("model.conf");
 pub struct Authz {
     enforcer: RwLock<Enforcer>,
     enforce_calls: AtomicU64,
+    /// Bumped whenever the rules change, so cached grants (long-lived WebSocket
+    /// connections) are recomputed.
+    generation: AtomicU64,
 }
 
 impl Authz {
@@ -55,13 +58,20 @@ impl Authz {
         Ok(Self {
             enforcer: RwLock::new(enforcer),
             enforce_calls: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         })
     }
 
     /// Re-reads every rule (another process changed them).
     pub async fn reload(&self) -> AppResult<()> {
         self.enforcer.write().await.load_policy().await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Changes with every rule change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// How many `enforce` calls this process has made (tests use it).
@@ -115,6 +125,7 @@ impl Authz {
             .await
             .add_grouping_policy(vec![subject.into(), role.as_str().into(), domain.into()])
             .await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -160,7 +171,10 @@ pub enum Visibility {
 pub struct Access {
     principal: Principal,
     authz: Arc<Authz>,
-    grants: OnceCell<Grants>,
+    /// The caller's grants with the rule generation they were computed at.
+    grants: std::sync::Mutex<Option<(u64, Arc<Grants>)>>,
+    /// Only one computation at a time (concurrent resolvers wait for it).
+    computing: tokio::sync::Mutex<()>,
 }
 
 impl Access {
@@ -168,7 +182,8 @@ impl Access {
         Self {
             principal,
             authz,
-            grants: OnceCell::new(),
+            grants: std::sync::Mutex::new(None),
+            computing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -181,42 +196,76 @@ impl Access {
         self.principal.require_user()
     }
 
+    /// Computes the caller's grants now (before a request executes), so resolvers running
+    /// side by side never wait on each other for them. Errors surface later, per field.
+    pub async fn preload(&self) {
+        if self.principal.require_user().is_ok() {
+            let _ = self.grants().await;
+        }
+    }
+
+    /// Fails with UNAUTHENTICATED unless the caller is a user or the command line.
+    pub fn user_email_or_system(&self) -> AppResult<()> {
+        match self.principal {
+            Principal::System(_) => Ok(()),
+            _ => self.user_email().map(|_| ()),
+        }
+    }
+
     /// Who appears in the audit trail for this caller.
     pub fn actor(&self) -> String {
         self.principal.actor()
     }
 
-    /// The caller's grants and what each of their roles may do. Computed once: every
+    /// The caller's grants and what each of their roles may do. Computed once per rule
+    /// generation (so a revoke reaches open WebSocket connections at once): every
     /// (role, capability) pair is decided by casbin here, so later checks are lookups and
     /// the number of `enforce` calls depends only on how many roles the caller holds.
-    async fn grants(&self) -> AppResult<&Grants> {
+    async fn grants(&self) -> AppResult<Arc<Grants>> {
         if let Principal::System(_) = self.principal {
-            return self
-                .grants
-                .get_or_try_init(|| async { Ok(Grants::default()) })
-                .await;
+            return Ok(Arc::new(Grants::default()));
         }
         let email = self.user_email()?.to_string();
-        self.grants
-            .get_or_try_init(|| async {
-                let mut grants = Grants::default();
-                for (role, domain) in self.authz.grants_of(&user_subject(&email)).await {
-                    grants.by_domain.entry(domain).or_default().insert(role);
+        if let Some(g) = self.cached_grants()? {
+            return Ok(g);
+        }
+        let _guard = self.computing.lock().await;
+        if let Some(g) = self.cached_grants()? {
+            return Ok(g);
+        }
+        let generation = self.authz.generation();
+        let mut grants = Grants::default();
+        for (role, domain) in self.authz.grants_of(&user_subject(&email)).await {
+            grants.by_domain.entry(domain).or_default().insert(role);
+        }
+        let roles: BTreeSet<String> = grants.by_domain.values().flatten().cloned().collect();
+        for role in roles {
+            let mut caps = BTreeSet::new();
+            for cap in Capability::ALL {
+                if self.authz.role_can(&role, *cap).await? {
+                    caps.insert(*cap);
                 }
-                let roles: BTreeSet<String> =
-                    grants.by_domain.values().flatten().cloned().collect();
-                for role in roles {
-                    let mut caps = BTreeSet::new();
-                    for cap in Capability::ALL {
-                        if self.authz.role_can(&role, *cap).await? {
-                            caps.insert(*cap);
-                        }
-                    }
-                    grants.capabilities.insert(role, caps);
-                }
-                Ok(grants)
-            })
-            .await
+            }
+            grants.capabilities.insert(role, caps);
+        }
+        let grants = Arc::new(grants);
+        *self
+            .grants
+            .lock()
+            .map_err(|_| AppError::internal("authorization cache poisoned"))? =
+            Some((generation, grants.clone()));
+        Ok(grants)
+    }
+
+    fn cached_grants(&self) -> AppResult<Option<Arc<Grants>>> {
+        let current = self.authz.generation();
+        Ok(self
+            .grants
+            .lock()
+            .map_err(|_| AppError::internal("authorization cache poisoned"))?
+            .as_ref()
+            .filter(|(g, _)| *g == current)
+            .map(|(_, grants)| grants.clone()))
     }
 
     async fn role_can(&self, role: &str, capability: Capability) -> AppResult<bool> {

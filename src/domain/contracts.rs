@@ -75,7 +75,11 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Settings catalog",
         odata_types: &["deviceManagementConfigurationPolicy"],
         odata_suffixes: &[],
-        folders: &["SettingsCatalog", "ConfigurationPolicies", "Settings Catalog"],
+        folders: &[
+            "SettingsCatalog",
+            "ConfigurationPolicies",
+            "Settings Catalog",
+        ],
         name_field: "name",
         platform: PlatformRule::Field("platforms"),
         metadata: &["templateReference@odata.type"],
@@ -111,12 +115,20 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Device configuration",
         odata_types: &[],
         odata_suffixes: &["Configuration", "Profile", "CustomConfiguration"],
-        folders: &["DeviceConfiguration", "DeviceConfigurations", "UpdatePolicies", "UpdateRings"],
+        folders: &[
+            "DeviceConfiguration",
+            "DeviceConfigurations",
+            "UpdatePolicies",
+            "UpdateRings",
+        ],
         name_field: "displayName",
         platform: PlatformRule::FromOdataType,
         metadata: &[],
         variants: &[
-            ("windowsUpdateForBusinessConfiguration", "Windows update ring"),
+            (
+                "windowsUpdateForBusinessConfiguration",
+                "Windows update ring",
+            ),
             ("windows10CustomConfiguration", "Custom (OMA-URI)"),
             ("iosUpdateConfiguration", "iOS update policy"),
         ],
@@ -127,7 +139,11 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Windows driver updates",
         odata_types: &["windowsDriverUpdateProfile"],
         odata_suffixes: &[],
-        folders: &["DriverUpdateProfiles", "DriverUpdates", "WindowsDriverUpdates"],
+        folders: &[
+            "DriverUpdateProfiles",
+            "DriverUpdates",
+            "WindowsDriverUpdates",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &["inventorySyncStatus", "newUpdates", "deviceReporting"],
@@ -139,7 +155,11 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Windows feature updates",
         odata_types: &["windowsFeatureUpdateProfile"],
         odata_suffixes: &[],
-        folders: &["FeatureUpdates", "FeatureUpdateProfiles", "WindowsFeatureUpdates"],
+        folders: &[
+            "FeatureUpdates",
+            "FeatureUpdateProfiles",
+            "WindowsFeatureUpdates",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &["deployableContentDisplayName", "endOfSupportDate"],
@@ -151,7 +171,11 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Windows quality updates",
         odata_types: &["windowsQualityUpdateProfile"],
         odata_suffixes: &[],
-        folders: &["QualityUpdates", "QualityUpdateProfiles", "WindowsQualityUpdates"],
+        folders: &[
+            "QualityUpdates",
+            "QualityUpdateProfiles",
+            "WindowsQualityUpdates",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &["deployableContentDisplayName", "releaseDateDisplayName"],
@@ -187,7 +211,11 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Remediations",
         odata_types: &["deviceHealthScript"],
         odata_suffixes: &[],
-        folders: &["Remediations", "ProactiveRemediations", "DeviceHealthScripts"],
+        folders: &[
+            "Remediations",
+            "ProactiveRemediations",
+            "DeviceHealthScripts",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &["highestAvailableVersion", "isGlobalScript"],
@@ -242,7 +270,11 @@ pub const CONTRACTS: &[Contract] = &[
             "deviceComanagementAuthorityConfiguration",
         ],
         odata_suffixes: &["EnrollmentConfiguration"],
-        folders: &["EnrollmentRestrictions", "EnrollmentStatusPage", "DeviceEnrollmentConfigurations"],
+        folders: &[
+            "EnrollmentRestrictions",
+            "EnrollmentStatusPage",
+            "DeviceEnrollmentConfigurations",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("all"),
         metadata: &["priority"],
@@ -257,7 +289,11 @@ pub const CONTRACTS: &[Contract] = &[
             "activeDirectoryWindowsAutopilotDeploymentProfile",
         ],
         odata_suffixes: &["AutopilotDeploymentProfile"],
-        folders: &["AutoPilot", "Autopilot", "WindowsAutopilotDeploymentProfiles"],
+        folders: &[
+            "AutoPilot",
+            "Autopilot",
+            "WindowsAutopilotDeploymentProfiles",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &["managementServiceAppId"],
@@ -341,7 +377,10 @@ pub const CONTRACTS: &[Contract] = &[
         label: "Windows Information Protection (MDM)",
         odata_types: &["mdmWindowsInformationProtectionPolicy"],
         odata_suffixes: &[],
-        folders: &["WindowsInformationProtection", "mdmWindowsInformationProtectionPolicies"],
+        folders: &[
+            "WindowsInformationProtection",
+            "mdmWindowsInformationProtectionPolicies",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("windows"),
         metadata: &[],
@@ -351,9 +390,16 @@ pub const CONTRACTS: &[Contract] = &[
     Contract {
         collection: "deviceAppManagement/mobileAppConfigurations",
         label: "App configuration (managed devices)",
-        odata_types: &["iosMobileAppConfiguration", "androidManagedStoreAppConfiguration"],
+        odata_types: &[
+            "iosMobileAppConfiguration",
+            "androidManagedStoreAppConfiguration",
+        ],
         odata_suffixes: &["MobileAppConfiguration"],
-        folders: &["AppConfiguration", "AppConfigurationManagedDevices", "MobileAppConfigurations"],
+        folders: &[
+            "AppConfiguration",
+            "AppConfigurationManagedDevices",
+            "MobileAppConfigurations",
+        ],
         name_field: "displayName",
         platform: PlatformRule::FromOdataType,
         metadata: &[],
@@ -365,7 +411,10 @@ pub const CONTRACTS: &[Contract] = &[
         label: "App configuration (managed apps)",
         odata_types: &["targetedManagedAppConfiguration"],
         odata_suffixes: &[],
-        folders: &["AppConfigurationManagedApps", "TargetedManagedAppConfigurations"],
+        folders: &[
+            "AppConfigurationManagedApps",
+            "TargetedManagedAppConfigurations",
+        ],
         name_field: "displayName",
         platform: PlatformRule::Fixed("all"),
         metadata: &["deployedAppCount", "isAssigned"],
@@ -453,7 +502,11 @@ pub fn platform(contract: &Contract, payload: &Value) -> String {
             .unwrap_or_else(|| "unknown".into()),
         PlatformRule::FromOdataType => {
             let t = bare_odata_type(payload).unwrap_or("").to_ascii_lowercase();
-            let p = if t.starts_with("windows") || t.starts_with("win32") || t.starts_with("sharedpc") || t.starts_with("editionupgrade") {
+            let p = if t.starts_with("windows")
+                || t.starts_with("win32")
+                || t.starts_with("sharedpc")
+                || t.starts_with("editionupgrade")
+            {
                 "windows"
             } else if t.starts_with("ios") {
                 "ios"
@@ -514,20 +567,43 @@ mod tests {
         assert_eq!(platform(c, &ring), "windows");
 
         let compliance = json!({"@odata.type": "#microsoft.graph.windows10CompliancePolicy"});
-        assert_eq!(classify(&compliance, None).unwrap().collection, "deviceManagement/deviceCompliancePolicies");
+        assert_eq!(
+            classify(&compliance, None).unwrap().collection,
+            "deviceManagement/deviceCompliancePolicies"
+        );
         let sc = json!({"@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy", "platforms": "windows10"});
         let c = classify(&sc, None).unwrap();
         assert_eq!(c.collection, "deviceManagement/configurationPolicies");
         assert_eq!(platform(c, &sc), "windows10");
-        assert_eq!(classify(&json!({"name": "x"}), Some("SettingsCatalog")).unwrap().collection, "deviceManagement/configurationPolicies");
-        assert!(classify(&json!({"@odata.type": "#microsoft.graph.somethingElse"}), None).is_none());
-        assert!(classify(&json!({"name": "x"}), Some("AppProtection")).is_none(), "ambiguous folder");
+        assert_eq!(
+            classify(&json!({"name": "x"}), Some("SettingsCatalog"))
+                .unwrap()
+                .collection,
+            "deviceManagement/configurationPolicies"
+        );
+        assert!(classify(
+            &json!({"@odata.type": "#microsoft.graph.somethingElse"}),
+            None
+        )
+        .is_none());
+        assert!(
+            classify(&json!({"name": "x"}), Some("AppProtection")).is_none(),
+            "ambiguous folder"
+        );
     }
 
     #[test]
     fn metadata_fields_are_known() {
         let c = find_contract("deviceManagement/configurationPolicies").unwrap();
-        for k in ["id", "createdDateTime", "settingCount", "roleScopeTagIds", "@odata.type", "platforms@odata.type", "#microsoft.graph.assign"] {
+        for k in [
+            "id",
+            "createdDateTime",
+            "settingCount",
+            "roleScopeTagIds",
+            "@odata.type",
+            "platforms@odata.type",
+            "#microsoft.graph.assign",
+        ] {
             assert!(is_metadata_field(c, k), "{k}");
         }
         assert!(!is_metadata_field(c, "platforms"));

@@ -13,7 +13,9 @@ fn strip_annotations(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !(k.starts_with('@') || k.contains("@odata.") || k.starts_with('#')))
+                .filter(|(k, _)| {
+                    !(k.starts_with('@') || k.contains("@odata.") || k.starts_with('#'))
+                })
                 .map(|(k, v)| (k.clone(), strip_annotations(v)))
                 .collect(),
         ),
@@ -117,7 +119,10 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 fn simple_value_type(value: &Value) -> String {
-    let t = value.get("@odata.type").and_then(Value::as_str).unwrap_or("");
+    let t = value
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let t = t.rsplit('.').next().unwrap_or("");
     let t = t
         .strip_prefix("deviceManagementConfiguration")
@@ -147,31 +152,74 @@ fn walk_instance(instance: &Value, prefix: &str, out: &mut Vec<FlatSetting>) {
         })
     };
     if let Some(choice) = instance.get("choiceSettingValue") {
-        push(out, choice.get("value").cloned().unwrap_or(Value::Null), "choice".into());
-        for child in choice.get("children").and_then(Value::as_array).into_iter().flatten() {
+        push(
+            out,
+            choice.get("value").cloned().unwrap_or(Value::Null),
+            "choice".into(),
+        );
+        for child in choice
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             walk_instance(child, &path, out);
         }
     } else if let Some(simple) = instance.get("simpleSettingValue") {
-        push(out, simple.get("value").cloned().unwrap_or(Value::Null), simple_value_type(simple));
-    } else if let Some(values) = instance.get("simpleSettingCollectionValue").and_then(Value::as_array) {
-        let vals = values.iter().map(|v| v.get("value").cloned().unwrap_or(Value::Null)).collect();
+        push(
+            out,
+            simple.get("value").cloned().unwrap_or(Value::Null),
+            simple_value_type(simple),
+        );
+    } else if let Some(values) = instance
+        .get("simpleSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
+        let vals = values
+            .iter()
+            .map(|v| v.get("value").cloned().unwrap_or(Value::Null))
+            .collect();
         push(out, Value::Array(vals), "collection".into());
-    } else if let Some(values) = instance.get("choiceSettingCollectionValue").and_then(Value::as_array) {
-        let vals = values.iter().map(|v| v.get("value").cloned().unwrap_or(Value::Null)).collect();
+    } else if let Some(values) = instance
+        .get("choiceSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
+        let vals = values
+            .iter()
+            .map(|v| v.get("value").cloned().unwrap_or(Value::Null))
+            .collect();
         push(out, Value::Array(vals), "collection".into());
         for (i, v) in values.iter().enumerate() {
-            for child in v.get("children").and_then(Value::as_array).into_iter().flatten() {
+            for child in v
+                .get("children")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 walk_instance(child, &format!("{path}[{i}]"), out);
             }
         }
-    } else if let Some(groups) = instance.get("groupSettingCollectionValue").and_then(Value::as_array) {
+    } else if let Some(groups) = instance
+        .get("groupSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
         for (i, g) in groups.iter().enumerate() {
-            for child in g.get("children").and_then(Value::as_array).into_iter().flatten() {
+            for child in g
+                .get("children")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 walk_instance(child, &format!("{path}[{i}]"), out);
             }
         }
     } else if let Some(group) = instance.get("groupSettingValue") {
-        for child in group.get("children").and_then(Value::as_array).into_iter().flatten() {
+        for child in group
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             walk_instance(child, &path, out);
         }
     }
@@ -188,7 +236,10 @@ fn walk_classic(key: &str, value: &Value, out: &mut Vec<FlatSetting>) {
             }
         }
         Value::Array(items)
-            if !items.is_empty() && items.iter().all(|i| i.get("omaUri").and_then(Value::as_str).is_some()) =>
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.get("omaUri").and_then(Value::as_str).is_some()) =>
         {
             for item in items {
                 let uri = item.get("omaUri").and_then(Value::as_str).unwrap_or("");
@@ -214,7 +265,12 @@ fn walk_classic(key: &str, value: &Value, out: &mut Vec<FlatSetting>) {
 pub fn flatten_settings(contract: &Contract, payload: &Value) -> Vec<FlatSetting> {
     let mut out = Vec::new();
     if contract.settings_catalog {
-        for item in payload.get("settings").and_then(Value::as_array).into_iter().flatten() {
+        for item in payload
+            .get("settings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(instance) = item.get("settingInstance") {
                 walk_instance(instance, "", &mut out);
             }
@@ -281,41 +337,53 @@ mod tests {
     #[test]
     fn metadata_and_order_do_not_change_the_hash() {
         let a = json!({"id": "1", "name": "P", "createdDateTime": "x", "platforms": "windows10",
-            "settings": [
-                {"id": "0", "settingInstance": {"settingDefinitionId": "a", "simpleSettingValue": {"value": 1}}},
-                {"id": "1", "settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"value": 2}}}
-            ]});
+        "settings": [
+            {"id": "0", "settingInstance": {"settingDefinitionId": "a", "simpleSettingValue": {"value": 1}}},
+            {"id": "1", "settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"value": 2}}}
+        ]});
         let b = json!({"platforms": "windows10", "name": "P", "id": "2", "lastModifiedDateTime": "y",
-            "settings": [
-                {"id": "7", "settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"value": 2}}},
-                {"id": "8", "settingInstance": {"settingDefinitionId": "a", "simpleSettingValue": {"value": 1}}}
-            ]});
-        assert_eq!(payload_hash(&canonical_payload(sc(), &a)), payload_hash(&canonical_payload(sc(), &b)));
+        "settings": [
+            {"id": "7", "settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"value": 2}}},
+            {"id": "8", "settingInstance": {"settingDefinitionId": "a", "simpleSettingValue": {"value": 1}}}
+        ]});
+        assert_eq!(
+            payload_hash(&canonical_payload(sc(), &a)),
+            payload_hash(&canonical_payload(sc(), &b))
+        );
         let c = json!({"name": "P", "platforms": "windows10", "settings": [
             {"settingInstance": {"settingDefinitionId": "a", "simpleSettingValue": {"value": 3}}},
             {"settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"value": 2}}}]});
-        assert_ne!(payload_hash(&canonical_payload(sc(), &a)), payload_hash(&canonical_payload(sc(), &c)));
+        assert_ne!(
+            payload_hash(&canonical_payload(sc(), &a)),
+            payload_hash(&canonical_payload(sc(), &c))
+        );
     }
 
     #[test]
     fn settings_catalog_flattens_choices_children_and_groups() {
         let p = json!({"settings": [{"settingInstance": {
-            "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
-            "settingDefinitionId": "ntp",
-            "choiceSettingValue": {"value": "ntp_1", "children": [
-                {"settingDefinitionId": "ntp_server", "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "time.windows.com"}},
-                {"settingDefinitionId": "ntp_list", "simpleSettingCollectionValue": [{"value": "a"}, {"value": "b"}]},
-                {"settingDefinitionId": "grp", "groupSettingCollectionValue": [{"children": [
-                    {"settingDefinitionId": "leaf", "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue", "value": 5}}]}]}
-            ]}}}]});
+        "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+        "settingDefinitionId": "ntp",
+        "choiceSettingValue": {"value": "ntp_1", "children": [
+            {"settingDefinitionId": "ntp_server", "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "time.windows.com"}},
+            {"settingDefinitionId": "ntp_list", "simpleSettingCollectionValue": [{"value": "a"}, {"value": "b"}]},
+            {"settingDefinitionId": "grp", "groupSettingCollectionValue": [{"children": [
+                {"settingDefinitionId": "leaf", "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationIntegerSettingValue", "value": 5}}]}]}
+        ]}}}]});
         let flat = flatten_settings(sc(), &p);
-        let paths: Vec<_> = flat.iter().map(|f| (f.path.as_str(), f.value_type.as_str())).collect();
-        assert_eq!(paths, vec![
-            ("ntp", "choice"),
-            ("ntp/ntp_server", "string"),
-            ("ntp/ntp_list", "collection"),
-            ("ntp/grp[0]/leaf", "integer"),
-        ]);
+        let paths: Vec<_> = flat
+            .iter()
+            .map(|f| (f.path.as_str(), f.value_type.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("ntp", "choice"),
+                ("ntp/ntp_server", "string"),
+                ("ntp/ntp_list", "collection"),
+                ("ntp/grp[0]/leaf", "integer"),
+            ]
+        );
         assert_eq!(flat[1].value, json!("time.windows.com"));
         assert_eq!(flat[1].definition_id.as_deref(), Some("ntp_server"));
     }
@@ -332,7 +400,9 @@ mod tests {
         assert!(paths.contains(&"passwordMinimumLength"));
         assert!(paths.contains(&"nested.a.b"));
         assert!(paths.contains(&"omaSettings[./Device/Vendor/MSFT/Policy/Config/X]"));
-        assert!(!paths.iter().any(|p| p.starts_with("roleScopeTagIds") || *p == "id"));
+        assert!(!paths
+            .iter()
+            .any(|p| p.starts_with("roleScopeTagIds") || *p == "id"));
     }
 
     #[test]

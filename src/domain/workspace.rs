@@ -73,8 +73,8 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<String, Invalid>
     if trimmed.chars().count() > 200 {
         return Err(Invalid::new(field, "must be at most 200 characters"));
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err(Invalid::new(field, "must not contain control characters"));
+    if trimmed.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')) {
+        return Err(Invalid::new(field, "must not contain control or invisible formatting characters"));
     }
     Ok(trimmed.to_string())
 }
@@ -106,12 +106,18 @@ pub fn parse_entra_tenant_id(value: &str) -> Result<Uuid, Invalid> {
     if v.len() != 36 {
         return Err(Invalid::new("entraTenantId", "must be a GUID"));
     }
-    Uuid::parse_str(v).map_err(|_| Invalid::new("entraTenantId", "must be a GUID"))
+    let id = Uuid::parse_str(v).map_err(|_| Invalid::new("entraTenantId", "must be a GUID"))?;
+    if id.is_nil() {
+        return Err(Invalid::new("entraTenantId", "must not be the nil GUID"));
+    }
+    Ok(id)
 }
 
 /// Normalises an e-mail address (the identity a user is known by).
 pub fn normalize_email(field: &'static str, email: &str) -> Result<String, Invalid> {
-    let e = email.trim().to_lowercase();
+    // ASCII case folding only: Unicode folding would merge distinct identities
+    // (e.g. the Kelvin sign K into "k").
+    let e = email.trim().to_ascii_lowercase();
     let valid = e.len() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && !domain.is_empty() && !domain.contains('@')

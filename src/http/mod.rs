@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_graphql::{http::GraphiQLSource, Data};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     extract::{State, WebSocketUpgrade},
     http::{header, HeaderMap, HeaderName, Request, StatusCode},
@@ -66,6 +66,9 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    MAX_BODY_BYTES,
+                ))
                 .layer(CompressionLayer::new())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
@@ -79,15 +82,18 @@ pub fn principal_from_authorization(tokens: &TokenService, value: Option<&str>) 
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Principal::Anonymous;
     };
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-    else {
+    // The scheme is case-insensitive (RFC 7235); any whitespace separates it.
+    let mut parts = value.splitn(2, char::is_whitespace);
+    let scheme = parts.next().unwrap_or("");
+    let token = parts.next().map(str::trim).unwrap_or("");
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Principal::Invalid("Authorization must be \"Bearer <token>\"".into());
-    };
-    match tokens.verify(token) {
-        Ok(email) => Principal::User { email },
+    }
+    match tokens.verify_with_expiry(token) {
+        Ok((email, exp)) => Principal::User {
+            email,
+            expires_at: Some(exp),
+        },
         Err(reason) => Principal::Invalid(reason),
     }
 }
@@ -99,19 +105,56 @@ fn request_state(app: &Arc<AppContext>, principal: Principal) -> Arc<RequestStat
     ))
 }
 
+/// Largest GraphQL request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"data": null, "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]})),
+    )
+        .into_response()
+}
+
 async fn graphql(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    req: GraphQLRequest,
-) -> GraphQLResponse {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let principal = principal_from_authorization(&state.app.tokens, auth);
-    let request = req.into_inner().data(request_state(&state.app, principal));
+    body: axum::body::Bytes,
+) -> Response {
+    // Parsed here (not by the extractor) so malformed bodies get a JSON error with a code.
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "the body is not JSON"),
+    };
+    if value.is_array() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "batched requests are not supported; send one operation per request",
+        );
+    }
+    let request: async_graphql::Request =
+        match serde_json::from_value(value) {
+            Ok(r) => r,
+            Err(_) => return json_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"query\": string, \"variables\"?: object, \"operationName\"?: string}",
+            ),
+        };
+    let mut auths = headers.get_all(header::AUTHORIZATION).iter();
+    let principal = match (auths.next(), auths.next()) {
+        (None, _) => Principal::Anonymous,
+        (Some(_), Some(_)) => Principal::Invalid("send one Authorization header".into()),
+        (Some(v), None) => match v.to_str() {
+            Ok(v) => principal_from_authorization(&state.app.tokens, Some(v)),
+            Err(_) => Principal::Invalid("malformed Authorization header".into()),
+        },
+    };
+    let request_state = request_state(&state.app, principal);
+    request_state.access.preload().await;
+    let request = request.data(request_state);
     let mut response = state.schema.execute(request).await;
     ensure_codes(&mut response);
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -145,7 +188,10 @@ async fn graphql_ws(
                     });
                     let principal = principal_from_authorization(&app.tokens, auth.as_deref());
                     let mut data = Data::default();
-                    data.insert(request_state(&app, principal));
+                    data.insert(Arc::new(RequestState::for_connection(
+                        &app,
+                        Access::new(principal, app.authz.clone()),
+                    )));
                     Ok(data)
                 })
                 .serve();

@@ -48,14 +48,27 @@ pub struct RunReporter {
 
 impl RunReporter {
     pub fn new(app: Arc<AppContext>, run: OperationRunRow, worker: String) -> Self {
-        Self { app, run, worker, last: None }
+        Self {
+            app,
+            run,
+            worker,
+            last: None,
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Progress for RunReporter {
-    async fn report(&mut self, processed: usize, total: usize, message: &str) -> AppResult<Control> {
-        let due = self.last.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) || processed == total;
+    async fn report(
+        &mut self,
+        processed: usize,
+        total: usize,
+        message: &str,
+    ) -> AppResult<Control> {
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
+            || processed == total;
         if !due {
             return Ok(Control::Continue);
         }
@@ -100,13 +113,23 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
                     _ = stop_rx.changed() => return,
                 }
                 let renewed = match app.db.conn().await {
-                    Ok(mut conn) => store::operation_runs::renew_lease(&mut conn, run_id, &worker, lease.as_secs_f64()).await,
+                    Ok(mut conn) => {
+                        store::operation_runs::renew_lease(
+                            &mut conn,
+                            run_id,
+                            &worker,
+                            lease.as_secs_f64(),
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 };
                 match renewed {
                     Ok(true) => {}
                     Ok(false) => return,
-                    Err(err) => tracing::warn!(error = %err, run.id = %run_id, "lease renewal failed"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, run.id = %run_id, "lease renewal failed")
+                    }
                 }
             }
         })
@@ -114,7 +137,10 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
     let mut reporter = RunReporter::new(app.clone(), run.clone(), worker.clone());
     let result = match run.kind.as_str() {
         kinds::INVENTORY_SYNC => run_inventory_sync(&app, &run, &mut reporter).await,
-        other => Err(AppError::bad_input("kind", format!("unknown run kind {other}"))),
+        other => Err(AppError::bad_input(
+            "kind",
+            format!("unknown run kind {other}"),
+        )),
     };
     let _ = stop_tx.send(true);
     let _ = renewer.await;
@@ -148,7 +174,17 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
     let warnings = json!(outcome.warnings);
     let finished = match app.db.conn().await {
         Ok(mut conn) => {
-            store::operation_runs::finish_run(&mut conn, run_id, &worker, status, outcome.counts, &warnings, &message, error.as_deref()).await
+            store::operation_runs::finish_run(
+                &mut conn,
+                run_id,
+                &worker,
+                status,
+                outcome.counts,
+                &warnings,
+                &message,
+                error.as_deref(),
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -158,11 +194,17 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
             announce(&app, &row).await;
         }
         Ok(None) => tracing::warn!(run.id = %run_id, "run was taken over before it finished"),
-        Err(err) => tracing::error!(error = %err, run.id = %run_id, "could not record the end of a run"),
+        Err(err) => {
+            tracing::error!(error = %err, run.id = %run_id, "could not record the end of a run")
+        }
     }
 }
 
-async fn run_inventory_sync(app: &Arc<AppContext>, run: &OperationRunRow, reporter: &mut RunReporter) -> AppResult<SyncOutcome> {
+async fn run_inventory_sync(
+    app: &Arc<AppContext>,
+    run: &OperationRunRow,
+    reporter: &mut RunReporter,
+) -> AppResult<SyncOutcome> {
     let tenant_id = run
         .tenant_id
         .map(TenantId)
@@ -186,14 +228,20 @@ async fn run_inventory_sync(app: &Arc<AppContext>, run: &OperationRunRow, report
             tokio::task::spawn_blocking(move || resolve_under_root(&root, &path))
                 .await
                 .map_err(AppError::internal)?
-                .map_err(|e| AppError::bad_input("path", format!("export directory refused: {}", e.0)))?
+                .map_err(|e| {
+                    AppError::bad_input("path", format!("export directory refused: {}", e.0))
+                })?
         }
     };
     let confirm: BTreeSet<String> = run
         .params
         .get("confirmEmptyTypes")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     sync_inventory(
         app,
@@ -212,7 +260,12 @@ async fn run_inventory_sync(app: &Arc<AppContext>, run: &OperationRunRow, report
 
 /// Claims and runs work until `shutdown` fires; wakes on queued-run events and polls for
 /// abandoned runs every `poll_interval`.
-async fn worker_loop(app: Arc<AppContext>, events: EventBus, name: String, mut shutdown: watch::Receiver<bool>) {
+async fn worker_loop(
+    app: Arc<AppContext>,
+    events: EventBus,
+    name: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut rx = events.subscribe();
     let mut tick = tokio::time::interval(app.jobs.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,12 +308,21 @@ async fn worker_loop(app: Arc<AppContext>, events: EventBus, name: String, mut s
 }
 
 /// Starts `count` workers sharing this process's context.
-pub fn spawn_workers(app: Arc<AppContext>, count: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn_workers(
+    app: Arc<AppContext>,
+    count: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let host = Uuid::new_v4().simple().to_string();
     (0..count)
         .map(|i| {
             let name = format!("worker-{}-{i}", &host[..8]);
-            tokio::spawn(worker_loop(app.clone(), app.events.clone(), name, shutdown.clone()))
+            tokio::spawn(worker_loop(
+                app.clone(),
+                app.events.clone(),
+                name,
+                shutdown.clone(),
+            ))
         })
         .collect()
 }

@@ -29,7 +29,10 @@ pub fn resolve_under_root(root: &Path, requested: &str) -> Result<PathBuf, PathR
     if requested.trim().is_empty() {
         return Err(PathRefused("must not be empty".into()));
     }
-    if requested_path.components().any(|c| matches!(c, Component::ParentDir)) {
+    if requested_path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
         return Err(PathRefused("must not contain '..'".into()));
     }
     let joined = if requested_path.is_absolute() {
@@ -41,7 +44,9 @@ pub fn resolve_under_root(root: &Path, requested: &str) -> Result<PathBuf, PathR
         .canonicalize()
         .map_err(|_| PathRefused("no such directory under the import root".into()))?;
     if !resolved.starts_with(&root) {
-        return Err(PathRefused("must be inside the server's import root".into()));
+        return Err(PathRefused(
+            "must be inside the server's import root".into(),
+        ));
     }
     if !resolved.is_dir() {
         return Err(PathRefused("is not a directory".into()));
@@ -57,7 +62,13 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
         }
         let units: Vec<u16> = bytes
             .chunks_exact(2)
-            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
             .collect();
         String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string())
     }
@@ -70,10 +81,13 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
         }
         _ => {
             if bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0) {
-                return Err("looks like UTF-16 without a byte-order mark; re-export it with one".into());
+                return Err(
+                    "looks like UTF-16 without a byte-order mark; re-export it with one".into(),
+                );
             }
-            String::from_utf8(bytes.to_vec())
-                .map_err(|_| "not text: neither UTF-8 nor UTF-16 with a byte-order mark".to_string())
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                "not text: neither UTF-8 nor UTF-16 with a byte-order mark".to_string()
+            })
         }
     }
 }
@@ -90,7 +104,8 @@ impl ExportDir {
     }
 
     fn walk(&self, dir: &Path, depth: usize, plan: &mut SourcePlan) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", self.rel(dir)))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", self.rel(dir)))?;
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for path in paths {
@@ -107,7 +122,10 @@ impl ExportDir {
                 match path.canonicalize() {
                     Ok(t) if t.starts_with(&self.root) => t,
                     _ => {
-                        plan.warnings.push((rel, "symlink points outside the export folder; skipped".into()));
+                        plan.warnings.push((
+                            rel,
+                            "symlink points outside the export folder; skipped".into(),
+                        ));
                         continue;
                     }
                 }
@@ -116,10 +134,15 @@ impl ExportDir {
             };
             if target.is_dir() {
                 if depth >= 4 {
-                    plan.warnings.push((rel, "nested too deeply; skipped".into()));
+                    plan.warnings
+                        .push((rel, "nested too deeply; skipped".into()));
                     continue;
                 }
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
                 for c in contracts_for_folder(&name) {
                     plan.listed.insert(c.collection);
                 }
@@ -131,7 +154,8 @@ impl ExportDir {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| e.eq_ignore_ascii_case("json"));
             if !is_json {
-                plan.warnings.push((rel, "not a .json file; skipped".into()));
+                plan.warnings
+                    .push((rel, "not a .json file; skipped".into()));
                 continue;
             }
             let folder = path
@@ -142,7 +166,12 @@ impl ExportDir {
                 .map(str::to_string);
             let contracts = folder
                 .as_deref()
-                .map(|f| contracts_for_folder(f).iter().map(|c| c.collection).collect())
+                .map(|f| {
+                    contracts_for_folder(f)
+                        .iter()
+                        .map(|c| c.collection)
+                        .collect()
+                })
                 .unwrap_or_default();
             plan.items.push(SourceItem {
                 name: rel,
@@ -170,11 +199,16 @@ impl PolicySource for ExportDir {
     }
 
     fn read(&self, item: &SourceItem) -> Result<Vec<RawPolicy>, ItemProblem> {
-        let meta = std::fs::metadata(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        let meta =
+            std::fs::metadata(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
         if meta.len() > MAX_FILE_BYTES {
-            return Err(ItemProblem(format!("larger than {} MB", MAX_FILE_BYTES / 1024 / 1024)));
+            return Err(ItemProblem(format!(
+                "larger than {} MB",
+                MAX_FILE_BYTES / 1024 / 1024
+            )));
         }
-        let bytes = std::fs::read(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        let bytes =
+            std::fs::read(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
         let text = decode_text(&bytes).map_err(ItemProblem)?;
         if text.trim().is_empty() {
             return Err(ItemProblem("empty file".into()));
@@ -186,11 +220,17 @@ impl PolicySource for ExportDir {
                 serde_json::error::Category::Data => "unexpected data",
                 serde_json::error::Category::Io => "read error",
             };
-            ItemProblem(format!("invalid JSON ({kind}) at line {} column {}", e.line(), e.column()))
+            ItemProblem(format!(
+                "invalid JSON ({kind}) at line {} column {}",
+                e.line(),
+                e.column()
+            ))
         })?;
         let objects: Vec<Value> = match value {
             Value::Array(items) => items,
-            Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) && !map.contains_key("id") => {
+            Value::Object(mut map)
+                if map.get("value").is_some_and(Value::is_array) && !map.contains_key("id") =>
+            {
                 match map.remove("value") {
                     Some(Value::Array(items)) => items,
                     _ => Vec::new(),
@@ -202,27 +242,42 @@ impl PolicySource for ExportDir {
         let mut out = Vec::with_capacity(objects.len());
         let mut ids = BTreeSet::new();
         for (i, payload) in objects.into_iter().enumerate() {
-            let at = if out.is_empty() && i == 0 { String::new() } else { format!(" (item {i})") };
+            let at = if out.is_empty() && i == 0 {
+                String::new()
+            } else {
+                format!(" (item {i})")
+            };
             if !payload.is_object() {
                 return Err(ItemProblem(format!("item {i} is not a JSON object")));
             }
             let contract = classify(&payload, item.folder.as_deref()).ok_or_else(|| {
-                let t = payload.get("@odata.type").and_then(Value::as_str).unwrap_or("none");
+                let t = payload
+                    .get("@odata.type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none");
                 ItemProblem(format!("unknown policy type{at}: @odata.type {t}"))
             })?;
             let external_id = payload
                 .get("id")
-                .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| v.as_i64().map(|n| n.to_string()))
+                })
                 .filter(|s| !s.trim().is_empty())
                 .ok_or_else(|| ItemProblem(format!("no id{at}")))?;
             if !ids.insert((contract.collection, external_id.clone())) {
                 return Err(ItemProblem(format!("duplicate id {external_id}{at}")));
             }
-            let display_name = contracts::display_name(contract, &payload).unwrap_or_else(|| external_id.clone());
+            let display_name =
+                contracts::display_name(contract, &payload).unwrap_or_else(|| external_id.clone());
             out.push(RawPolicy {
                 contract,
                 platform: contracts::platform(contract, &payload),
-                odata_type: payload.get("@odata.type").and_then(Value::as_str).map(str::to_string),
+                odata_type: payload
+                    .get("@odata.type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 external_id,
                 display_name,
                 payload,

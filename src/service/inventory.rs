@@ -56,7 +56,8 @@ pub enum Control {
 /// Receives progress; the worker writes it to the run, the CLI draws a bar.
 #[async_trait::async_trait]
 pub trait Progress: Send {
-    async fn report(&mut self, processed: usize, total: usize, message: &str) -> AppResult<Control>;
+    async fn report(&mut self, processed: usize, total: usize, message: &str)
+        -> AppResult<Control>;
 }
 
 /// One sync's inputs.
@@ -104,8 +105,8 @@ fn prepare_items(
                 let hash = payload_hash(&canonical);
                 let settings = serde_json::to_value(flatten_settings(raw.contract, &raw.payload))
                     .map_err(|e| (idx, e.to_string()))?;
-                let assignments =
-                    serde_json::to_value(assignments(&raw.payload)).map_err(|e| (idx, e.to_string()))?;
+                let assignments = serde_json::to_value(assignments(&raw.payload))
+                    .map_err(|e| (idx, e.to_string()))?;
                 Ok(Prepared {
                     key: (raw.contract.collection.to_string(), raw.external_id.clone()),
                     origin: raw.origin,
@@ -130,11 +131,26 @@ fn prepare_items(
     let mid = items.len().div_ceil(2);
     let (left, right) = items.split_at(mid);
     std::thread::scope(|s| {
-        let handle = s.spawn(|| right.iter().enumerate().map(|(i, it)| prepare(mid + i, it)).collect::<Vec<_>>());
-        let mut out: Vec<_> = left.iter().enumerate().map(|(i, it)| prepare(i, it)).collect();
+        let handle = s.spawn(|| {
+            right
+                .iter()
+                .enumerate()
+                .map(|(i, it)| prepare(mid + i, it))
+                .collect::<Vec<_>>()
+        });
+        let mut out: Vec<_> = left
+            .iter()
+            .enumerate()
+            .map(|(i, it)| prepare(i, it))
+            .collect();
         match handle.join() {
             Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(right.iter().enumerate().map(|(i, _)| Err((mid + i, "parser thread panicked".to_string())))),
+            Err(_) => out.extend(
+                right
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| Err((mid + i, "parser thread panicked".to_string()))),
+            ),
         }
         out
     })
@@ -160,7 +176,10 @@ pub async fn sync_inventory(
     };
     outcome
         .warnings
-        .extend(plan.warnings.iter().map(|(path, reason)| Warning { path: path.clone(), reason: reason.clone() }));
+        .extend(plan.warnings.iter().map(|(path, reason)| Warning {
+            path: path.clone(),
+            reason: reason.clone(),
+        }));
     let mut tainted: BTreeSet<String> = plan.failed.keys().map(|k| k.to_string()).collect();
     let total = plan.items.len();
 
@@ -171,7 +190,11 @@ pub async fn sync_inventory(
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut seen_by_type: BTreeMap<String, usize> = BTreeMap::new();
 
-    if progress.report(0, total, &format!("reading {total} file(s)")).await? == Control::Cancel {
+    if progress
+        .report(0, total, &format!("reading {total} file(s)"))
+        .await?
+        == Control::Cancel
+    {
         outcome.cancelled = true;
         return Ok(outcome);
     }
@@ -194,14 +217,20 @@ pub async fn sync_inventory(
                 Err((idx, reason)) => {
                     let item = &items[idx];
                     tainted.extend(item.contracts.iter().map(|c| c.to_string()));
-                    outcome.warnings.push(Warning { path: item.name.clone(), reason });
+                    outcome.warnings.push(Warning {
+                        path: item.name.clone(),
+                        reason,
+                    });
                 }
                 Ok(policies) => {
                     for p in policies {
                         if !seen.insert(p.key.clone()) {
                             outcome.warnings.push(Warning {
                                 path: p.origin.clone(),
-                                reason: format!("duplicate of policy {} seen in another file; ignored", p.key.1),
+                                reason: format!(
+                                    "duplicate of policy {} seen in another file; ignored",
+                                    p.key.1
+                                ),
                             });
                             continue;
                         }
@@ -210,9 +239,17 @@ pub async fn sync_inventory(
                             None => to_insert.push(p.new),
                             Some(h) if h.payload_hash != p.new.payload_hash => {
                                 let restore = h.lifecycle_state == "DELETED";
-                                to_update.push((h.id, p.new, h.version_count + 1, restore, h.display_name.clone()));
+                                to_update.push((
+                                    h.id,
+                                    p.new,
+                                    h.version_count + 1,
+                                    restore,
+                                    h.display_name.clone(),
+                                ));
                             }
-                            Some(h) if h.lifecycle_state == "DELETED" => to_restore.push((h.id, h.display_name.clone())),
+                            Some(h) if h.lifecycle_state == "DELETED" => {
+                                to_restore.push((h.id, h.display_name.clone()))
+                            }
                             Some(_) => outcome.counts.unchanged += 1,
                         }
                     }
@@ -256,7 +293,8 @@ pub async fn sync_inventory(
                 .await?;
             outcome.counts.created += to_insert.len() as i32;
             outcome.counts.updated += to_update.iter().filter(|u| !u.3).count() as i32;
-            outcome.counts.restored += (to_restore.len() + to_update.iter().filter(|u| u.3).count()) as i32;
+            outcome.counts.restored +=
+                (to_restore.len() + to_update.iter().filter(|u| u.3).count()) as i32;
             for (id, p) in inserted.into_iter().zip(to_insert) {
                 heads.insert(
                     (p.contract_type.clone(), p.external_id.clone()),
@@ -274,7 +312,11 @@ pub async fn sync_inventory(
         }
         processed += chunk.len();
         if progress
-            .report(processed, total, &format!("read {processed} of {total} file(s)"))
+            .report(
+                processed,
+                total,
+                &format!("read {processed} of {total} file(s)"),
+            )
             .await?
             == Control::Cancel
         {
@@ -295,7 +337,11 @@ pub async fn sync_inventory(
         }
         let missing: Vec<&PolicyHead> = heads
             .values()
-            .filter(|h| h.contract_type == *contract && h.lifecycle_state == "ACTIVE" && !seen.contains(&(h.contract_type.clone(), h.external_id.clone())))
+            .filter(|h| {
+                h.contract_type == *contract
+                    && h.lifecycle_state == "ACTIVE"
+                    && !seen.contains(&(h.contract_type.clone(), h.external_id.clone()))
+            })
             .collect();
         if missing.is_empty() {
             continue;

@@ -6,7 +6,10 @@ use uuid::Uuid;
 use super::{record, AppContext, Audit};
 use crate::{
     authz::{Access, Capability},
-    domain::{contracts::find_contract, ids::{TenantId, WorkspaceId}},
+    domain::{
+        contracts::find_contract,
+        ids::{TenantId, WorkspaceId},
+    },
     error::{AppError, AppResult},
     events::{self, Event},
     providers::export_dir::resolve_under_root,
@@ -25,14 +28,18 @@ pub async fn authorize_tenant(
     tenant: TenantId,
     capability: Capability,
 ) -> AppResult<TenantRow> {
+    access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
     let workspace = store::tenants::find_tenant_workspace(&mut conn, tenant)
         .await?
         .ok_or_else(|| AppError::not_found("tenant"))?;
-    access.require(workspace, capability).await.map_err(|e| match e {
-        AppError::NotFound(_) => AppError::not_found("tenant"),
-        other => other,
-    })?;
+    access
+        .require(workspace, capability)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found("tenant"),
+            other => other,
+        })?;
     store::tenants::find_tenant(&mut conn, workspace, tenant)
         .await?
         .ok_or_else(|| AppError::not_found("tenant"))
@@ -66,7 +73,9 @@ pub async fn configure_export_directory(
                 action: "tenant.connection.configure",
                 target_type: "Tenant",
                 target_id: tenant.to_string(),
-                before: Some(json!({"connectionKind": row.connection_kind, "path": row.export_path})),
+                before: Some(
+                    json!({"connectionKind": row.connection_kind, "path": row.export_path}),
+                ),
                 after: Some(json!({"connectionKind": "EXPORT_DIRECTORY", "path": stored})),
                 touches_activity: true,
             },
@@ -124,7 +133,16 @@ pub async fn enqueue(
     let max_attempts = app.jobs.max_attempts;
     let mut conn = app.db.conn().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
-        let run = store::operation_runs::insert_run(conn, workspace, tenant, kind, params.clone(), &actor, max_attempts).await?;
+        let run = store::operation_runs::insert_run(
+            conn,
+            workspace,
+            tenant,
+            kind,
+            params.clone(),
+            &actor,
+            max_attempts,
+        )
+        .await?;
         record(
             conn,
             Audit {
@@ -140,14 +158,26 @@ pub async fn enqueue(
         )
         .await?;
         events::notify(conn, &Event::RunQueued { run_id: run.id }).await?;
-        events::notify(conn, &Event::RunUpdated { workspace_id: workspace.0, run_id: run.id }).await?;
+        events::notify(
+            conn,
+            &Event::RunUpdated {
+                workspace_id: workspace.0,
+                run_id: run.id,
+            },
+        )
+        .await?;
         Ok(run)
     })
     .await
 }
 
 /// Cancels a run (capability `operation_run.cancel`).
-pub async fn cancel_operation_run(app: &AppContext, access: &Access, run: Uuid) -> AppResult<OperationRunRow> {
+pub async fn cancel_operation_run(
+    app: &AppContext,
+    access: &Access,
+    run: Uuid,
+) -> AppResult<OperationRunRow> {
+    access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
     let workspace = store::operation_runs::find_run_workspace(&mut conn, run)
         .await?
@@ -177,7 +207,14 @@ pub async fn cancel_operation_run(app: &AppContext, access: &Access, run: Uuid) 
             },
         )
         .await?;
-        events::notify(conn, &Event::RunUpdated { workspace_id: workspace.0, run_id: run }).await?;
+        events::notify(
+            conn,
+            &Event::RunUpdated {
+                workspace_id: workspace.0,
+                run_id: run,
+            },
+        )
+        .await?;
         Ok(row)
     })
     .await

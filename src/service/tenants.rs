@@ -59,6 +59,8 @@ pub async fn update_tenant(
     tenant: TenantId,
     display_name: Option<&str>,
 ) -> AppResult<TenantRow> {
+    // Authenticate before looking anything up, so anonymous callers learn nothing.
+    access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
     let workspace = store::tenants::find_tenant_workspace(&mut conn, tenant)
         .await?

@@ -3,8 +3,8 @@
 //! access. Functions take a connection so services can compose them in one transaction.
 pub mod audit;
 pub mod casbin_rules;
-pub mod policies;
 pub mod operation_runs;
+pub mod policies;
 pub mod preferences;
 pub mod settings;
 pub mod tenants;

@@ -86,7 +86,11 @@ pub async fn fail_abandoned_runs(conn: &mut Conn) -> AppResult<Vec<OperationRunR
 
 /// Claims the oldest runnable run: queued, or running with an expired lease (its worker
 /// died). `FOR UPDATE SKIP LOCKED` lets any number of workers claim concurrently.
-pub async fn claim_next_run(conn: &mut Conn, worker: &str, lease_secs: f64) -> AppResult<Option<OperationRunRow>> {
+pub async fn claim_next_run(
+    conn: &mut Conn,
+    worker: &str,
+    lease_secs: f64,
+) -> AppResult<Option<OperationRunRow>> {
     Ok(diesel::sql_query(
         "UPDATE operation_runs SET status = 'RUNNING', attempt = attempt + 1, lease_owner = $1, \
                 lease_expires_at = now() + make_interval(secs => $2), started_at = coalesce(started_at, now()), \
@@ -105,7 +109,12 @@ pub async fn claim_next_run(conn: &mut Conn, worker: &str, lease_secs: f64) -> A
 }
 
 /// Extends a lease; false when the run is no longer ours (taken over or finished).
-pub async fn renew_lease(conn: &mut Conn, id: Uuid, worker: &str, lease_secs: f64) -> AppResult<bool> {
+pub async fn renew_lease(
+    conn: &mut Conn,
+    id: Uuid,
+    worker: &str,
+    lease_secs: f64,
+) -> AppResult<bool> {
     let n = diesel::sql_query(
         "UPDATE operation_runs SET lease_expires_at = now() + make_interval(secs => $3) \
          WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'",
@@ -196,7 +205,11 @@ pub async fn finish_run(
 
 /// Asks a run to stop: a queued run is cancelled at once, a running one at its next
 /// progress report. A finished run cannot be cancelled (CONFLICT).
-pub async fn request_cancel(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -> AppResult<OperationRunRow> {
+pub async fn request_cancel(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    id: Uuid,
+) -> AppResult<OperationRunRow> {
     let current = runs::table
         .filter(runs::workspace_id.eq(workspace.0))
         .filter(runs::id.eq(id))
@@ -212,7 +225,9 @@ pub async fn request_cancel(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -
             current.status
         )));
     }
-    let target = runs::table.filter(runs::workspace_id.eq(workspace.0)).filter(runs::id.eq(id));
+    let target = runs::table
+        .filter(runs::workspace_id.eq(workspace.0))
+        .filter(runs::id.eq(id));
     let row = if current.status == "QUEUED" {
         diesel::update(target)
             .set((
@@ -234,7 +249,11 @@ pub async fn request_cancel(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -
     Ok(row)
 }
 
-pub async fn find_run(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -> AppResult<Option<OperationRunRow>> {
+pub async fn find_run(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    id: Uuid,
+) -> AppResult<Option<OperationRunRow>> {
     Ok(runs::table
         .filter(runs::workspace_id.eq(workspace.0))
         .filter(runs::id.eq(id))
@@ -264,7 +283,9 @@ pub struct RunQuery {
 }
 
 fn filtered(workspace: WorkspaceId, q: &RunQuery) -> runs::BoxedQuery<'static, Pg> {
-    let mut query = runs::table.filter(runs::workspace_id.eq(workspace.0)).into_boxed();
+    let mut query = runs::table
+        .filter(runs::workspace_id.eq(workspace.0))
+        .into_boxed();
     if let Some(k) = &q.kind {
         query = query.filter(runs::kind.eq(k.clone()));
     }
@@ -281,12 +302,21 @@ pub async fn count_runs(conn: &mut Conn, workspace: WorkspaceId, q: &RunQuery) -
     Ok(filtered(workspace, q).count().get_result(conn).await?)
 }
 
-pub async fn list_runs(conn: &mut Conn, workspace: WorkspaceId, q: &RunQuery, window: Window) -> AppResult<Vec<OperationRunRow>> {
+pub async fn list_runs(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    q: &RunQuery,
+    window: Window,
+) -> AppResult<Vec<OperationRunRow>> {
     let query = filtered(workspace, q).select(OperationRunRow::as_select());
     let query = if q.oldest_first {
         query.order_by((runs::created_at.asc(), runs::id.asc()))
     } else {
         query.order_by((runs::created_at.desc(), runs::id.desc()))
     };
-    Ok(query.offset(window.offset).limit(window.limit).load(conn).await?)
+    Ok(query
+        .offset(window.offset)
+        .limit(window.limit)
+        .load(conn)
+        .await?)
 }

@@ -93,7 +93,11 @@ pub struct NewPolicy {
 }
 
 /// Inserts new policies with their first version, in two statements.
-pub async fn insert_policies(conn: &mut Conn, new: &[NewPolicy], run: Option<Uuid>) -> AppResult<Vec<Uuid>> {
+pub async fn insert_policies(
+    conn: &mut Conn,
+    new: &[NewPolicy],
+    run: Option<Uuid>,
+) -> AppResult<Vec<Uuid>> {
     if new.is_empty() {
         return Ok(Vec::new());
     }
@@ -171,7 +175,12 @@ pub async fn update_policy_payload(
 }
 
 /// Marks deleted policies active again.
-pub async fn restore_policies(conn: &mut Conn, workspace: WorkspaceId, ids: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+pub async fn restore_policies(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -192,7 +201,12 @@ pub async fn restore_policies(conn: &mut Conn, workspace: WorkspaceId, ids: &[Uu
 }
 
 /// Marks policies deleted, keeping their last snapshot.
-pub async fn mark_policies_deleted(conn: &mut Conn, workspace: WorkspaceId, ids: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+pub async fn mark_policies_deleted(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -244,11 +258,20 @@ fn filtered(workspaces: &[Uuid], q: &PolicyQuery) -> policies::BoxedQuery<'stati
     query
 }
 
-pub async fn count_policies(conn: &mut Conn, workspace: WorkspaceId, q: &PolicyQuery) -> AppResult<i64> {
+pub async fn count_policies(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    q: &PolicyQuery,
+) -> AppResult<i64> {
     Ok(filtered(&[workspace.0], q).count().get_result(conn).await?)
 }
 
-pub async fn list_policies(conn: &mut Conn, workspace: WorkspaceId, q: &PolicyQuery, window: Window) -> AppResult<Vec<PolicyRow>> {
+pub async fn list_policies(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    q: &PolicyQuery,
+    window: Window,
+) -> AppResult<Vec<PolicyRow>> {
     Ok(filtered(&[workspace.0], q)
         .select(PolicyRow::as_select())
         .order_by((policies::display_name.asc(), policies::id.asc()))
@@ -380,7 +403,11 @@ pub async fn list_policies_by_tenants(
 }
 
 /// Policies by id, restricted to the given workspaces.
-pub async fn list_policies_by_ids(conn: &mut Conn, workspaces: &[Uuid], ids: &[Uuid]) -> AppResult<Vec<PolicyRow>> {
+pub async fn list_policies_by_ids(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+    ids: &[Uuid],
+) -> AppResult<Vec<PolicyRow>> {
     Ok(policies::table
         .filter(policies::workspace_id.eq_any(workspaces))
         .filter(policies::id.eq_any(ids))

@@ -32,6 +32,13 @@ pub async fn set_preference(
     which: Preference,
     on: bool,
 ) -> AppResult<bool> {
+    // Make sure the row exists so FOR UPDATE has something to lock: concurrent first
+    // pins then serialise instead of each recording a change.
+    diesel::insert_into(prefs::table)
+        .values((prefs::user_id.eq(user), prefs::workspace_id.eq(workspace.0)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
     let current = prefs::table
         .find((user, workspace.0))
         .select(PreferenceRow::as_select())

@@ -173,7 +173,12 @@ pub async fn set_export_directory(
 }
 
 /// Records a finished inventory sync.
-pub async fn mark_synced(conn: &mut Conn, workspace: WorkspaceId, id: TenantId, at: DateTime<Utc>) -> AppResult<()> {
+pub async fn mark_synced(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    id: TenantId,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
     diesel::update(
         tenants::table
             .filter(tenants::workspace_id.eq(workspace.0))
@@ -186,7 +191,11 @@ pub async fn mark_synced(conn: &mut Conn, workspace: WorkspaceId, id: TenantId, 
 }
 
 /// Finds a tenant of a workspace by display name (the CLI's `--tenant NAME`).
-pub async fn find_tenant_by_name(conn: &mut Conn, workspace: WorkspaceId, name: &str) -> AppResult<Option<TenantRow>> {
+pub async fn find_tenant_by_name(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    name: &str,
+) -> AppResult<Option<TenantRow>> {
     Ok(tenants::table
         .filter(tenants::workspace_id.eq(workspace.0))
         .filter(tenants::display_name.eq(name))

@@ -191,6 +191,8 @@ impl Drop for TestDb {
 /// A running server on its own database.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The server's import root (export-directory connections live under it).
+    pub import_root: TempDir,
     pub ctx: Arc<AppContext>,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -199,13 +201,41 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
-/// The configuration a test server uses for `url`.
-pub fn test_config(url: &str) -> Config {
+/// The configuration a test server uses for `url`; its import root is `import_root`.
+pub fn test_config_with_root(url: &str, import_root: &Path) -> Config {
     let mut config = Config::new(url);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.jwt.secret = Some(JWT_SECRET.into());
     config.pool_size = 5;
+    config.jobs.import_root = import_root.to_path_buf();
+    config.jobs.workers = 2;
+    config.jobs.lease = Duration::from_secs(2);
+    config.jobs.poll_interval = Duration::from_millis(100);
     config
+}
+
+/// The configuration a test server uses for `url` (a throwaway import root).
+pub fn test_config(url: &str) -> Config {
+    let root = std::env::temp_dir().join(format!("tenantatlas-root-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&root).unwrap();
+    test_config_with_root(url, &root)
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestApp {
@@ -213,8 +243,19 @@ impl TestApp {
         Self::spawn_on(TestDb::new().await).await
     }
 
+    /// A server without operation-run workers (its statement counter then counts only
+    /// what requests run).
+    pub async fn spawn_without_workers() -> Self {
+        Self::spawn_configured(TestDb::new().await, |c| c.jobs.workers = 0).await
+    }
+
     /// A server on an existing database (e.g. a second process sharing one database).
     pub async fn spawn_on(db: TestDb) -> Self {
+        Self::spawn_configured(db, |_| {}).await
+    }
+
+    /// A server on `db` with `adjust` applied to its configuration.
+    pub async fn spawn_configured(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -223,7 +264,10 @@ impl TestApp {
             .with_test_writer()
             .with_ansi(false)
             .try_init();
-        let app = Application::build(test_config(&db.url)).await.unwrap();
+        let import_root = TempDir::new("tenantatlas-root");
+        let mut config = test_config_with_root(&db.url, &import_root.0);
+        adjust(&mut config);
+        let app = Application::build(config).await.unwrap();
         let addr = app.local_addr().unwrap();
         let ctx = app.context();
         let (tx, rx) = oneshot::channel::<()>();
@@ -240,6 +284,7 @@ impl TestApp {
         );
         Self {
             addr,
+            import_root,
             ctx,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
@@ -250,7 +295,7 @@ impl TestApp {
 
     /// A second server process on the same database.
     pub async fn spawn_sibling(&self) -> (Application, Arc<AppContext>) {
-        let app = Application::build(test_config(&self.db.url)).await.unwrap();
+        let app = Application::build(test_config_with_root(&self.db.url, &self.import_root.0)).await.unwrap();
         let ctx = app.context();
         (app, ctx)
     }
