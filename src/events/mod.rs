@@ -50,6 +50,8 @@ pub async fn notify(conn: &mut Conn, event: &Event) -> AppResult<()> {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Queued-run wake-ups for workers, apart from subscribers.
+    work: broadcast::Sender<Uuid>,
     connected: watch::Receiver<bool>,
     connected_tx: Arc<watch::Sender<bool>>,
 }
@@ -63,9 +65,11 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(1024);
+        let (work, _) = broadcast::channel(256);
         let (connected_tx, connected) = watch::channel(false);
         Self {
             tx,
+            work,
             connected,
             connected_tx: Arc::new(connected_tx),
         }
@@ -74,6 +78,11 @@ impl EventBus {
     /// A receiver of every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    /// Wake-ups for workers: the id of every queued run.
+    pub fn subscribe_work(&self) -> broadcast::Receiver<Uuid> {
+        self.work.subscribe()
     }
 
     /// How many local subscribers are attached (tests wait on it instead of sleeping).
@@ -150,6 +159,9 @@ impl EventBus {
                             if let Err(err) = authz.reload().await {
                                 tracing::error!(error = %err, "reloading authorization rules failed");
                             }
+                        }
+                        if let Event::RunQueued { run_id } = &event {
+                            let _ = self.work.send(*run_id);
                         }
                         let _ = self.tx.send(event);
                     }

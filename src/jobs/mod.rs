@@ -266,7 +266,7 @@ async fn worker_loop(
     name: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut rx = events.subscribe();
+    let mut rx = events.subscribe_work();
     let mut tick = tokio::time::interval(app.jobs.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
