@@ -22,8 +22,26 @@ struct Cli {
     database_url: String,
     #[command(flatten)]
     jwt: JwtArgs,
+    #[command(flatten)]
+    jobs: JobArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args)]
+struct JobArgs {
+    /// Export-directory connections must point inside this folder.
+    #[arg(long, env = "TENANTATLAS_IMPORT_ROOT", default_value = "imports", global = true)]
+    import_root: std::path::PathBuf,
+    /// Operation-run workers in this process (`serve`: 0 runs the API only).
+    #[arg(long, env = "TENANTATLAS_WORKERS", default_value_t = 2, global = true)]
+    workers: usize,
+    /// Seconds a worker's lease on a run lasts without renewal.
+    #[arg(long, env = "TENANTATLAS_RUN_LEASE_SECS", default_value_t = 30, global = true)]
+    run_lease_secs: u64,
+    /// Attempts before a run whose workers died is FAILED.
+    #[arg(long, env = "TENANTATLAS_RUN_MAX_ATTEMPTS", default_value_t = 3, global = true)]
+    run_max_attempts: i32,
 }
 
 #[derive(Args)]
@@ -63,6 +81,25 @@ enum Command {
         /// Per-request timeout in seconds.
         #[arg(long, env = "TENANTATLAS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
         request_timeout_secs: u64,
+    },
+    /// Run operation-run workers only (no HTTP), so API and workers scale apart.
+    Worker,
+    /// Import an export folder into a tenant (created if absent) and show a summary.
+    Import {
+        /// Workspace slug (created, as PRODUCTION, if absent).
+        #[arg(long)]
+        workspace: String,
+        /// Tenant display name (created if absent).
+        #[arg(long)]
+        tenant: String,
+        /// Entra tenant id for a tenant created here (default: a random GUID).
+        #[arg(long)]
+        entra_tenant_id: Option<String>,
+        /// Contract types that may come back empty and are then deleted.
+        #[arg(long = "confirm-empty-type")]
+        confirm_empty_types: Vec<String>,
+        /// The export folder (one folder per kind, one JSON file per policy).
+        dir: std::path::PathBuf,
     },
     /// Create the database if missing and apply pending migrations.
     Migrate {
@@ -170,6 +207,13 @@ fn main() -> ExitCode {
 
 fn config_from(cli: &Cli) -> Config {
     let mut config = Config::new(cli.database_url.clone());
+    config.jobs = tenantatlas::config::JobSettings {
+        import_root: cli.jobs.import_root.clone(),
+        workers: cli.jobs.workers,
+        lease: Duration::from_secs(cli.jobs.run_lease_secs.max(1)),
+        poll_interval: Duration::from_secs(1),
+        max_attempts: cli.jobs.run_max_attempts.max(1),
+    };
     config.jwt = JwtConfig {
         secret: cli.jwt.jwt_secret.clone(),
         issuer: cli.jwt.jwt_issuer.clone(),
@@ -204,6 +248,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Worker => {
+            tracing::info!(workers = config.jobs.workers.max(1), "running workers only");
+            tenantatlas::run_workers_until(config, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Import {
+            workspace,
+            tenant,
+            entra_tenant_id,
+            confirm_empty_types,
+            dir,
+        } => import(&config, &workspace, &tenant, entra_tenant_id, confirm_empty_types, &dir).await,
         Command::PrintSchema => {
             print!("{}", tenantatlas::api::schema_sdl());
             Ok(())
@@ -281,6 +337,109 @@ async fn verify_audit(config: &Config, workspace: &str) -> Result<(), Failure> {
     }
 }
 
+async fn import(
+    config: &Config,
+    slug: &str,
+    tenant_name: &str,
+    entra: Option<String>,
+    confirm_empty_types: Vec<String>,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
+    use tenantatlas::{domain::workspace::Environment, service::tenants};
+    let dir = dir
+        .canonicalize()
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| Failure::Message(format!("{} is not a directory", dir.display()), 1))?;
+    for t in &confirm_empty_types {
+        if tenantatlas::domain::contracts::find_contract(t).is_none() {
+            return Err(Failure::Message(format!("unknown contract type {t:?}"), 1));
+        }
+    }
+    let app = tenantatlas::build_context(config).await?;
+    let access = Access::new(Principal::System("cli"), app.authz.clone());
+    let existing = {
+        let mut conn = app.db.conn().await?;
+        store::workspaces::find_workspace_by_slug(&mut conn, slug).await?
+    };
+    let ws = match existing {
+        Some(ws) => ws,
+        None => {
+            let ws = service::workspaces::create_workspace(&app, &access, slug, slug, Environment::Production).await?;
+            eprintln!("created workspace {slug}");
+            ws
+        }
+    };
+    let found = {
+        let mut conn = app.db.conn().await?;
+        store::tenants::find_tenant_by_name(&mut conn, ws.workspace_id(), tenant_name).await?
+    };
+    let tenant = match found {
+        Some(t) => t,
+        None => {
+            let entra = entra.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let t = tenants::create_tenant(&app, &access, ws.workspace_id(), tenant_name, &entra).await?;
+            eprintln!("created tenant {tenant_name} (entraTenantId {entra})");
+            t
+        }
+    };
+    let worker = format!("cli-{}", std::process::id());
+    let run = {
+        let mut conn = app.db.conn().await?;
+        store::operation_runs::insert_claimed_run(
+            &mut conn,
+            ws.workspace_id(),
+            Some(tenant.id),
+            tenantatlas::service::operations::kinds::INVENTORY_SYNC,
+            serde_json::json!({"path": dir.to_string_lossy(), "confirmEmptyTypes": confirm_empty_types, "source": "cli"}),
+            &access.actor(),
+            &worker,
+            app.jobs.lease.as_secs_f64(),
+        )
+        .await?
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} files  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let observer_bar = bar.clone();
+    tenantatlas::jobs::execute_run_observed(
+        app.clone(),
+        run.clone(),
+        worker,
+        Some(Box::new(move |done, total, message| {
+            observer_bar.set_length(total as u64);
+            observer_bar.set_position(done as u64);
+            observer_bar.set_message(message.to_string());
+        })),
+    )
+    .await;
+    bar.finish_and_clear();
+    let done = {
+        let mut conn = app.db.conn().await?;
+        store::operation_runs::find_run(&mut conn, ws.workspace_id(), run.id).await?
+    }
+    .ok_or_else(|| Failure::Message("the run vanished".into(), 1))?;
+    println!(
+        "{}: {} created, {} updated, {} unchanged, {} deleted, {} restored, {} warning(s)",
+        done.status, done.created_count, done.updated_count, done.unchanged_count, done.deleted_count, done.restored_count,
+        done.warnings.as_array().map_or(0, Vec::len)
+    );
+    for w in done.warnings.as_array().into_iter().flatten() {
+        println!(
+            "  warning: {}: {}",
+            w.get("path").and_then(|v| v.as_str()).unwrap_or("?"),
+            w.get("reason").and_then(|v| v.as_str()).unwrap_or("?")
+        );
+    }
+    match done.status.as_str() {
+        "SUCCEEDED" => Ok(()),
+        _ => Err(Failure::Message(done.error.unwrap_or_else(|| done.status.clone()), 1)),
+    }
+}
+
 async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
     let app = Application::build(config.clone()).await?;
     let addr = app.local_addr()?;
@@ -303,7 +462,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
         println!("{token}");
         println!();
         println!("Sample query:");
-        println!("  query {{ viewer {{ user {{ email }} }} workspaces(first: 10) {{ totalCount edges {{ node {{ name slug environment viewerRoles tenants {{ totalCount edges {{ node {{ displayName entraTenantId }} }} }} }} }} }} }}");
+        println!("  query {{ viewer {{ user {{ email }} }} workspaces(first: 10) {{ totalCount edges {{ node {{ name slug environment viewerRoles tenants {{ totalCount edges {{ node {{ displayName entraTenantId lastSyncedAt policies(first: 10) {{ totalCount edges {{ node {{ displayName contractType platform lifecycleState settings {{ path value }} }} }} }} }} }} }} operationRuns(first: 3) {{ edges {{ node {{ status message durationMs affectedPolicyCount }} }} }} }} }} }} }}");
         println!();
         println!("Or with curl:");
         println!("  curl -s http://{addr}/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer {token}\" -d '{{\"query\":\"{{ workspaces {{ totalCount edges {{ node {{ name environment }} }} }} }}\"}}'");

@@ -44,15 +44,20 @@ pub struct RunReporter {
     run: OperationRunRow,
     worker: String,
     last: Option<Instant>,
+    observer: Option<Observer>,
 }
 
+/// Sees every progress report (the CLI's progress bar).
+pub type Observer = Box<dyn FnMut(usize, usize, &str) + Send>;
+
 impl RunReporter {
-    pub fn new(app: Arc<AppContext>, run: OperationRunRow, worker: String) -> Self {
+    pub fn new(app: Arc<AppContext>, run: OperationRunRow, worker: String, observer: Option<Observer>) -> Self {
         Self {
             app,
             run,
             worker,
             last: None,
+            observer,
         }
     }
 }
@@ -65,6 +70,9 @@ impl Progress for RunReporter {
         total: usize,
         message: &str,
     ) -> AppResult<Control> {
+        if let Some(observe) = self.observer.as_mut() {
+            observe(processed, total, message);
+        }
         let due = self
             .last
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
@@ -96,6 +104,11 @@ impl Progress for RunReporter {
 
 /// Executes a claimed run to its end.
 pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: String) {
+    execute_run_observed(app, run, worker, None).await;
+}
+
+/// Executes a claimed run to its end, showing progress to `observer`.
+pub async fn execute_run_observed(app: Arc<AppContext>, run: OperationRunRow, worker: String, observer: Option<Observer>) {
     let run_id = run.id;
     tracing::info!(run.id = %run_id, run.kind = %run.kind, run.attempt = run.attempt, "run started");
     let started = Instant::now();
@@ -134,7 +147,7 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
             }
         })
     };
-    let mut reporter = RunReporter::new(app.clone(), run.clone(), worker.clone());
+    let mut reporter = RunReporter::new(app.clone(), run.clone(), worker.clone(), observer);
     let result = match run.kind.as_str() {
         kinds::INVENTORY_SYNC => run_inventory_sync(&app, &run, &mut reporter).await,
         other => Err(AppError::bad_input(

@@ -41,7 +41,37 @@ const WORKSPACES: &[DemoWorkspace] = &[
     },
 ];
 
-/// Seeds the demo data; running it again changes nothing.
+/// Demo export files (made for the project, not real customer data), by relative path.
+const DEMO_EXPORT: &[(&str, &str)] = &[
+    ("SettingsCatalog/NW-BitLocker-OS-Disk.json", include_str!("../../demo/exports/northwind-hq/SettingsCatalog/NW-BitLocker-OS-Disk.json")),
+    ("CompliancePolicies/NW-Compliance-Password.json", include_str!("../../demo/exports/northwind-hq/CompliancePolicies/NW-Compliance-Password.json")),
+    ("UpdatePolicies/NW-WUfB-Ring-1-Pilot.json", include_str!("../../demo/exports/northwind-hq/UpdatePolicies/NW-WUfB-Ring-1-Pilot.json")),
+    ("DeviceConfiguration/NW-Custom-OMA-URI.json", include_str!("../../demo/exports/northwind-hq/DeviceConfiguration/NW-Custom-OMA-URI.json")),
+];
+
+/// Writes the demo export under the import root, points Northwind HQ at it and queues an
+/// inventory sync (the server's workers run it).
+async fn seed_demo_inventory(app: &AppContext, access: &Access, workspace: WorkspaceId) -> AppResult<()> {
+    let dir = app.jobs.import_root.join("demo").join("northwind-hq");
+    for (rel, content) in DEMO_EXPORT {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(crate::error::AppError::internal)?;
+        }
+        std::fs::write(&path, content).map_err(crate::error::AppError::internal)?;
+    }
+    let tenant = {
+        let mut conn = app.db.conn().await?;
+        store::tenants::find_tenant_by_name(&mut conn, workspace, "Northwind HQ").await?
+    };
+    let Some(tenant) = tenant else { return Ok(()) };
+    let tenant_id = crate::domain::ids::TenantId(tenant.id);
+    super::operations::configure_export_directory(app, access, tenant_id, "demo/northwind-hq").await?;
+    super::operations::start_inventory_sync(app, access, tenant_id, &[]).await?;
+    Ok(())
+}
+
+/// Seeds the demo data; running it again changes nothing (a new sync finds no changes).
 pub async fn seed_demo(app: &AppContext) -> AppResult<Vec<WorkspaceId>> {
     let access = Access::new(Principal::System("demo"), app.authz.clone());
     let mut ids = Vec::new();
@@ -79,6 +109,9 @@ pub async fn seed_demo(app: &AppContext) -> AppResult<Vec<WorkspaceId>> {
             Role::Owner,
         )
         .await?;
+        if demo.slug == "northwind" {
+            seed_demo_inventory(app, &access, id).await?;
+        }
         ids.push(id);
     }
     Ok(ids)

@@ -71,6 +71,33 @@ pub async fn insert_run(
         .await?)
 }
 
+/// Inserts a run already claimed by `worker` (the CLI runs its imports itself).
+pub async fn insert_claimed_run(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenant: Option<Uuid>,
+    kind: &str,
+    params: Value,
+    initiated_by: &str,
+    worker: &str,
+    lease_secs: f64,
+) -> AppResult<OperationRunRow> {
+    Ok(diesel::sql_query(
+        "INSERT INTO operation_runs (workspace_id, tenant_id, kind, params, initiated_by, status, attempt, \
+                lease_owner, lease_expires_at, started_at) \
+         VALUES ($1, $2, $3, $4, $5, 'RUNNING', 1, $6, now() + make_interval(secs => $7), now()) RETURNING *",
+    )
+    .bind::<sql_types::Uuid, _>(workspace.0)
+    .bind::<sql_types::Nullable<sql_types::Uuid>, _>(tenant)
+    .bind::<sql_types::Text, _>(kind)
+    .bind::<sql_types::Jsonb, _>(params)
+    .bind::<sql_types::Text, _>(initiated_by)
+    .bind::<sql_types::Text, _>(worker)
+    .bind::<sql_types::Double, _>(lease_secs)
+    .get_result(conn)
+    .await?)
+}
+
 /// Fails runs whose worker vanished (lease expired) after their last allowed attempt.
 pub async fn fail_abandoned_runs(conn: &mut Conn) -> AppResult<Vec<OperationRunRow>> {
     Ok(diesel::sql_query(
