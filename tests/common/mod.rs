@@ -581,3 +581,92 @@ pub async fn run_cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The real Intune exports (`TENANTATLAS_CORPUS`, else `../shared/corpus/oib-windows`), or
+/// `None` with a clear message when they are absent.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("TENANTATLAS_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oib-windows"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: the Intune corpus is absent at {}; set TENANTATLAS_CORPUS to the oib-windows folder",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Copies a folder tree (test data into a throwaway import root; never into the project).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            // The corpus is read-only; the copy must be editable.
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}
+
+pub const RUN_FIELDS: &str = "id status processed total message attempt error warningCount warnings { path reason } affectedPolicyCount durationMs counts { created updated unchanged deleted restored }";
+
+impl TestApp {
+    /// A workspace with one tenant connected to `path` under the import root; returns
+    /// (admin token, workspace id, tenant id).
+    pub async fn tenant_with_export(&self, path: &str) -> (String, String, String) {
+        let admin = self.admin_token().await;
+        let ws = self.create_workspace(&admin, "Inventory", "inventory", "PRODUCTION").await;
+        let tenant = self.create_tenant(&admin, &ws, "Contoso HQ", &guid()).await;
+        self.gql_ok(
+            &admin,
+            "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }",
+            json!({"i": {"tenantId": tenant, "path": path}}),
+        )
+        .await;
+        (admin, ws, tenant)
+    }
+
+    /// Starts a sync and returns the run id.
+    pub async fn start_sync(&self, token: &str, tenant: &str, confirm: &[&str]) -> String {
+        let data = self
+            .gql_ok(
+                token,
+                "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id status } } }",
+                json!({"i": {"tenantId": tenant, "confirmEmptyTypes": confirm}}),
+            )
+            .await;
+        data["startInventorySync"]["operationRun"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits (bounded) until a run reaches a final state and returns it.
+    pub async fn wait_run(&self, token: &str, run: &str) -> Value {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let data = self
+                .gql_ok(token, &format!("query($id: ID!) {{ node(id: $id) {{ ... on OperationRun {{ {RUN_FIELDS} }} }} }}"), json!({"id": run}))
+                .await;
+            let node = data["node"].clone();
+            if matches!(node["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELLED")) {
+                return node;
+            }
+            assert!(std::time::Instant::now() < deadline, "run did not finish: {node}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Syncs and waits; returns the finished run.
+    pub async fn sync(&self, token: &str, tenant: &str, confirm: &[&str]) -> Value {
+        let run = self.start_sync(token, tenant, confirm).await;
+        self.wait_run(token, &run).await
+    }
+}
