@@ -31,16 +31,31 @@ struct Cli {
 #[derive(Args)]
 struct JobArgs {
     /// Export-directory connections must point inside this folder.
-    #[arg(long, env = "TENANTATLAS_IMPORT_ROOT", default_value = "imports", global = true)]
+    #[arg(
+        long,
+        env = "TENANTATLAS_IMPORT_ROOT",
+        default_value = "imports",
+        global = true
+    )]
     import_root: std::path::PathBuf,
     /// Operation-run workers in this process (`serve`: 0 runs the API only).
     #[arg(long, env = "TENANTATLAS_WORKERS", default_value_t = 2, global = true)]
     workers: usize,
     /// Seconds a worker's lease on a run lasts without renewal.
-    #[arg(long, env = "TENANTATLAS_RUN_LEASE_SECS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "TENANTATLAS_RUN_LEASE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     run_lease_secs: u64,
     /// Attempts before a run whose workers died is FAILED.
-    #[arg(long, env = "TENANTATLAS_RUN_MAX_ATTEMPTS", default_value_t = 3, global = true)]
+    #[arg(
+        long,
+        env = "TENANTATLAS_RUN_MAX_ATTEMPTS",
+        default_value_t = 3,
+        global = true
+    )]
     run_max_attempts: i32,
 }
 
@@ -259,7 +274,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             entra_tenant_id,
             confirm_empty_types,
             dir,
-        } => import(&config, &workspace, &tenant, entra_tenant_id, confirm_empty_types, &dir).await,
+        } => {
+            import(
+                &config,
+                &workspace,
+                &tenant,
+                entra_tenant_id,
+                confirm_empty_types,
+                &dir,
+            )
+            .await
+        }
         Command::PrintSchema => {
             print!("{}", tenantatlas::api::schema_sdl());
             Ok(())
@@ -365,7 +390,14 @@ async fn import(
     let ws = match existing {
         Some(ws) => ws,
         None => {
-            let ws = service::workspaces::create_workspace(&app, &access, slug, slug, Environment::Production).await?;
+            let ws = service::workspaces::create_workspace(
+                &app,
+                &access,
+                slug,
+                slug,
+                Environment::Production,
+            )
+            .await?;
             eprintln!("created workspace {slug}");
             ws
         }
@@ -378,7 +410,8 @@ async fn import(
         Some(t) => t,
         None => {
             let entra = entra.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let t = tenants::create_tenant(&app, &access, ws.workspace_id(), tenant_name, &entra).await?;
+            let t = tenants::create_tenant(&app, &access, ws.workspace_id(), tenant_name, &entra)
+                .await?;
             eprintln!("created tenant {tenant_name} (entraTenantId {entra})");
             t
         }
@@ -424,7 +457,12 @@ async fn import(
     .ok_or_else(|| Failure::Message("the run vanished".into(), 1))?;
     println!(
         "{}: {} created, {} updated, {} unchanged, {} deleted, {} restored, {} warning(s)",
-        done.status, done.created_count, done.updated_count, done.unchanged_count, done.deleted_count, done.restored_count,
+        done.status,
+        done.created_count,
+        done.updated_count,
+        done.unchanged_count,
+        done.deleted_count,
+        done.restored_count,
         done.warnings.as_array().map_or(0, Vec::len)
     );
     for w in done.warnings.as_array().into_iter().flatten() {
@@ -436,7 +474,10 @@ async fn import(
     }
     match done.status.as_str() {
         "SUCCEEDED" => Ok(()),
-        _ => Err(Failure::Message(done.error.unwrap_or_else(|| done.status.clone()), 1)),
+        _ => Err(Failure::Message(
+            done.error.unwrap_or_else(|| done.status.clone()),
+            1,
+        )),
     }
 }
 

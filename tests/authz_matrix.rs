@@ -57,11 +57,26 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::AuditRead,
         [true, true, true, true, false, true, false],
     ),
-    (Capability::ConnectionManage, [true, false, true, true, false, false, false]),
-    (Capability::PolicyRead, [true, true, true, true, true, true, true]),
-    (Capability::InventorySync, [true, true, true, true, true, false, false]),
-    (Capability::OperationRunRead, [true, true, true, true, true, true, true]),
-    (Capability::OperationRunCancel, [true, true, true, true, true, false, false]),
+    (
+        Capability::ConnectionManage,
+        [true, false, true, true, false, false, false],
+    ),
+    (
+        Capability::PolicyRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::InventorySync,
+        [true, true, true, true, true, false, false],
+    ),
+    (
+        Capability::OperationRunRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::OperationRunCancel,
+        [true, true, true, true, true, false, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {

@@ -10,14 +10,22 @@ use serde_json::{json, Value};
 const POLICIES: &str = "query($t: ID!, $f: PolicyFilter) { tenant(id: $t) { lastSyncedAt policies(first: 100, filter: $f) { totalCount edges { node { id displayName contractType platform lifecycleState deletedAt restoredAt versionCount payloadHash } } } } }";
 
 async fn policies(app: &TestApp, token: &str, tenant: &str, filter: Value) -> Vec<Value> {
-    let d = app.gql_ok(token, POLICIES, json!({"t": tenant, "f": filter})).await;
-    d["tenant"]["policies"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+    let d = app
+        .gql_ok(token, POLICIES, json!({"t": tenant, "f": filter}))
+        .await;
+    d["tenant"]["policies"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
 }
 
 fn count_by_type(list: &[Value]) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for p in list {
-        *m.entry(p["contractType"].as_str().unwrap().to_string()).or_default() += 1;
+        *m.entry(p["contractType"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     m
 }
@@ -36,7 +44,13 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
     assert_eq!(run["counts"]["created"], 70);
     assert_eq!(run["affectedPolicyCount"], 70);
     assert_eq!(run["processed"], 70);
-    let d = app.gql_ok(&admin, "query($t: ID!) { tenant(id: $t) { policies { totalCount } } }", json!({"t": tenant})).await;
+    let d = app
+        .gql_ok(
+            &admin,
+            "query($t: ID!) { tenant(id: $t) { policies { totalCount } } }",
+            json!({"t": tenant}),
+        )
+        .await;
     assert_eq!(d["tenant"]["policies"]["totalCount"], 70);
     let mut all = Vec::new();
     let mut after: Option<String> = None;
@@ -45,7 +59,13 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
             .gql_ok(&admin, "query($t: ID!, $a: String) { tenant(id: $t) { policies(first: 50, after: $a) { pageInfo { hasNextPage endCursor } edges { node { contractType variant platform } } } } }", json!({"t": tenant, "a": after}))
             .await;
         let conn = &d["tenant"]["policies"];
-        all.extend(conn["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+        all.extend(
+            conn["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone()),
+        );
         if conn["pageInfo"]["hasNextPage"] == false {
             break;
         }
@@ -56,7 +76,12 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
     assert_eq!(by_type["deviceManagement/deviceCompliancePolicies"], 4);
     assert_eq!(by_type["deviceManagement/deviceConfigurations"], 4);
     assert_eq!(by_type["deviceManagement/windowsDriverUpdateProfiles"], 3);
-    assert_eq!(all.iter().filter(|p| p["variant"] == "Windows update ring").count(), 3);
+    assert_eq!(
+        all.iter()
+            .filter(|p| p["variant"] == "Windows update ring")
+            .count(),
+        3
+    );
 
     // Known values, found by path.
     let timezone = app
@@ -68,12 +93,17 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
     let s = &node["settings"][0];
     assert_eq!(s["value"], "time.windows.com", "{node}");
     assert_eq!(s["valueType"], "string");
-    assert!(s["path"].as_str().unwrap().starts_with("device_vendor_msft_policy_config_admx_w32time_w32time_policy_configure_ntpclient/"));
+    assert!(s["path"].as_str().unwrap().starts_with(
+        "device_vendor_msft_policy_config_admx_w32time_w32time_policy_configure_ntpclient/"
+    ));
     let password = app
         .gql_ok(&admin, "query($id: ID!, $f: PolicyFilter) { workspace(id: $id) { policies(filter: $f) { edges { node { settings(path: \"passwordMinimumLength\") { path value } } } } } }",
             json!({"id": _ws, "f": {"search": "Compliance - U - Password"}}))
         .await;
-    assert_eq!(password["workspace"]["policies"]["edges"][0]["node"]["settings"][0], json!({"path": "passwordMinimumLength", "value": 8}));
+    assert_eq!(
+        password["workspace"]["policies"]["edges"][0]["node"]["settings"][0],
+        json!({"path": "passwordMinimumLength", "value": 8})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,15 +133,25 @@ async fn reimporting_is_a_no_op_and_a_changed_file_makes_one_new_version() {
     };
     let stamp_before = max_updated().await;
     let run = app.sync(&admin, &tenant, &[]).await;
-    assert_eq!(run["counts"], json!({"created": 0, "updated": 0, "unchanged": 70, "deleted": 0, "restored": 0}));
+    assert_eq!(
+        run["counts"],
+        json!({"created": 0, "updated": 0, "unchanged": 70, "deleted": 0, "restored": 0})
+    );
     assert_eq!(run["affectedPolicyCount"], 0);
-    assert_eq!(max_updated().await, stamp_before, "no policy row or version written");
+    assert_eq!(
+        max_updated().await,
+        stamp_before,
+        "no policy row or version written"
+    );
     assert_eq!(policies(&app, &admin, &tenant, json!({})).await, before);
 
     // Change one value (and re-encode as UTF-8 with a BOM, with other metadata changed).
     let file = dir.join("CompliancePolicies/Win - OIB - Compliance - U - Password - v3.1.json");
     let bytes = std::fs::read(&file).unwrap();
-    let units: Vec<u16> = bytes[2..].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = bytes[2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let text = String::from_utf16(&units).unwrap();
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v["passwordMinimumLength"] = json!(14);
@@ -123,7 +163,13 @@ async fn reimporting_is_a_no_op_and_a_changed_file_makes_one_new_version() {
     let run = app.sync(&admin, &tenant, &[]).await;
     assert_eq!(run["counts"]["updated"], 1, "{run}");
     assert_eq!(run["counts"]["unchanged"], 69);
-    let changed = policies(&app, &admin, &tenant, json!({"search": "Compliance - U - Password"})).await;
+    let changed = policies(
+        &app,
+        &admin,
+        &tenant,
+        json!({"search": "Compliance - U - Password"}),
+    )
+    .await;
     assert_eq!(changed[0]["versionCount"], 2);
     let id = changed[0]["id"].as_str().unwrap();
     let d = app
@@ -133,15 +179,24 @@ async fn reimporting_is_a_no_op_and_a_changed_file_makes_one_new_version() {
     let versions = &d["node"]["versions"];
     assert_eq!(versions["totalCount"], 2);
     assert_eq!(versions["edges"][0]["node"]["version"], 2);
-    assert_eq!(versions["edges"][1]["node"]["payload"]["passwordMinimumLength"], 8, "old versions are kept");
-    assert_ne!(versions["edges"][0]["node"]["payloadHash"], versions["edges"][1]["node"]["payloadHash"]);
+    assert_eq!(
+        versions["edges"][1]["node"]["payload"]["passwordMinimumLength"], 8,
+        "old versions are kept"
+    );
+    assert_ne!(
+        versions["edges"][0]["node"]["payloadHash"],
+        versions["edges"][1]["node"]["payloadHash"]
+    );
 
     // Only metadata changed: no new version.
     v["lastModifiedDateTime"] = json!("2026-12-02T00:00:00Z");
     v["version"] = json!(99);
     std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
-    assert_eq!(run["counts"]["updated"], 0, "metadata is not configuration: {run}");
+    assert_eq!(
+        run["counts"]["updated"], 0,
+        "metadata is not configuration: {run}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,17 +208,30 @@ async fn a_removed_file_makes_a_ghost_policy_and_restoring_it_brings_it_back() {
     let (admin, ws, tenant) = app.tenant_with_export("oib").await;
     app.sync(&admin, &tenant, &[]).await;
 
-    let file = dir.join("DriverUpdateProfiles/Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0.json");
+    let file =
+        dir.join("DriverUpdateProfiles/Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0.json");
     let parked = app.import_root.0.join("parked.json");
     std::fs::rename(&file, &parked).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
     assert_eq!(run["counts"]["deleted"], 1, "{run}");
     let ghosts = policies(&app, &admin, &tenant, json!({"lifecycleState": "DELETED"})).await;
     assert_eq!(ghosts.len(), 1);
-    assert_eq!(ghosts[0]["displayName"], "Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0");
+    assert_eq!(
+        ghosts[0]["displayName"],
+        "Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0"
+    );
     assert!(ghosts[0]["deletedAt"].is_string());
-    let d = app.gql_ok(&admin, "query($id: ID!) { node(id: $id) { ... on Policy { payload } } }", json!({"id": ghosts[0]["id"]})).await;
-    assert_eq!(d["node"]["payload"]["displayName"], "Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0", "last snapshot kept");
+    let d = app
+        .gql_ok(
+            &admin,
+            "query($id: ID!) { node(id: $id) { ... on Policy { payload } } }",
+            json!({"id": ghosts[0]["id"]}),
+        )
+        .await;
+    assert_eq!(
+        d["node"]["payload"]["displayName"], "Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0",
+        "last snapshot kept"
+    );
 
     std::fs::rename(&parked, &file).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
@@ -174,8 +242,16 @@ async fn a_removed_file_makes_a_ghost_policy_and_restoring_it_brings_it_back() {
     assert_eq!(back[0]["versionCount"], 1, "same payload: no new version");
 
     let d = app.gql_ok(&admin, "query($id: ID!) { workspace(id: $id) { auditEvents(first: 100) { edges { node { action targetId } } } } }", json!({"id": ws})).await;
-    let actions: Vec<&str> = d["workspace"]["auditEvents"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"policy.delete") && actions.contains(&"policy.restore"), "{actions:?}");
+    let actions: Vec<&str> = d["workspace"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"policy.delete") && actions.contains(&"policy.restore"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,9 +271,18 @@ async fn a_contract_type_that_comes_back_empty_is_suspect_until_confirmed() {
     assert_eq!(run["counts"]["deleted"], 0, "{run}");
     let w = &run["warnings"][0];
     assert_eq!(w["path"], "deviceManagement/windowsDriverUpdateProfiles");
-    assert!(w["reason"].as_str().unwrap().contains("came back empty"), "{w}");
+    assert!(
+        w["reason"].as_str().unwrap().contains("came back empty"),
+        "{w}"
+    );
 
-    let run = app.sync(&admin, &tenant, &["deviceManagement/windowsDriverUpdateProfiles"]).await;
+    let run = app
+        .sync(
+            &admin,
+            &tenant,
+            &["deviceManagement/windowsDriverUpdateProfiles"],
+        )
+        .await;
     assert_eq!(run["counts"]["deleted"], 3, "{run}");
 
     // An unknown contract type in confirmEmptyTypes is refused.
@@ -211,15 +296,27 @@ async fn a_contract_type_that_comes_back_empty_is_suspect_until_confirmed() {
 async fn broken_files_each_give_a_warning_and_the_rest_imports() {
     let app = TestApp::spawn().await;
     let dir = app.import_root.0.join("mixed");
-    copy_tree(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"), &dir);
-    copy_tree(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken"), &dir.join("CompliancePolicies"));
+    copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"),
+        &dir,
+    );
+    copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken"),
+        &dir.join("CompliancePolicies"),
+    );
     // The same good policy as UTF-16 BE with BOM, in a folder of its own.
-    let good = std::fs::read_to_string(dir.join("SettingsCatalog/NW-BitLocker-OS-Disk.json")).unwrap();
+    let good =
+        std::fs::read_to_string(dir.join("SettingsCatalog/NW-BitLocker-OS-Disk.json")).unwrap();
     let mut v: Value = serde_json::from_str(&good).unwrap();
     v["id"] = json!("11111111-2222-3333-4444-555555555555");
     v["name"] = json!("UTF-16 BE policy");
     let mut be = vec![0xFE, 0xFF];
-    be.extend(serde_json::to_string(&v).unwrap().encode_utf16().flat_map(|u| u.to_be_bytes()));
+    be.extend(
+        serde_json::to_string(&v)
+            .unwrap()
+            .encode_utf16()
+            .flat_map(|u| u.to_be_bytes()),
+    );
     std::fs::write(dir.join("SettingsCatalog/utf16be.json"), be).unwrap();
     let (admin, _ws, tenant) = app.tenant_with_export("mixed").await;
 
@@ -231,7 +328,12 @@ async fn broken_files_each_give_a_warning_and_the_rest_imports() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| (w["path"].as_str().unwrap().to_string(), w["reason"].as_str().unwrap().to_string()))
+        .map(|w| {
+            (
+                w["path"].as_str().unwrap().to_string(),
+                w["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let reason = |file: &str| {
         warnings
@@ -246,8 +348,14 @@ async fn broken_files_each_give_a_warning_and_the_rest_imports() {
     assert!(reason("unknown-type.json").contains("unknown policy type"));
     assert!(reason("utf16-without-bom.json").contains("byte-order mark"));
     // The broken files taint their folder's type: no deletions inferred for it.
-    assert!(warnings.iter().any(|(p, r)| p == "deviceManagement/deviceCompliancePolicies" && r.contains("no deletions")));
-    let names: Vec<String> = policies(&app, &admin, &tenant, json!({})).await.iter().map(|p| p["displayName"].as_str().unwrap().to_string()).collect();
+    assert!(warnings.iter().any(
+        |(p, r)| p == "deviceManagement/deviceCompliancePolicies" && r.contains("no deletions")
+    ));
+    let names: Vec<String> = policies(&app, &admin, &tenant, json!({}))
+        .await
+        .iter()
+        .map(|p| p["displayName"].as_str().unwrap().to_string())
+        .collect();
     assert!(names.contains(&"UTF-16 BE policy".to_string()), "{names:?}");
 }
 
@@ -255,23 +363,50 @@ async fn broken_files_each_give_a_warning_and_the_rest_imports() {
 async fn export_directories_must_stay_inside_the_import_root() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let ws = app.create_workspace(&admin, "Paths", "paths", "PRODUCTION").await;
+    let ws = app
+        .create_workspace(&admin, "Paths", "paths", "PRODUCTION")
+        .await;
     let tenant = app.create_tenant(&admin, &ws, "HQ", &guid()).await;
     let outside = TempDir::new("tenantatlas-outside");
     std::fs::create_dir_all(app.import_root.0.join("inside")).unwrap();
     std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("escape")).unwrap();
     let configure = "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { connection { kind path } } } }";
 
-    for bad in ["../", "inside/../../etc", "/etc", outside.0.to_str().unwrap(), "escape", "missing", ""] {
-        let resp = app.gql(Some(&admin), configure, json!({"i": {"tenantId": tenant, "path": bad}})).await;
+    for bad in [
+        "../",
+        "inside/../../etc",
+        "/etc",
+        outside.0.to_str().unwrap(),
+        "escape",
+        "missing",
+        "",
+    ] {
+        let resp = app
+            .gql(
+                Some(&admin),
+                configure,
+                json!({"i": {"tenantId": tenant, "path": bad}}),
+            )
+            .await;
         assert_eq!(error_code(&resp), "BAD_USER_INPUT", "{bad}: {resp}");
         assert_eq!(resp["errors"][0]["extensions"]["field"], "path");
     }
-    let d = app.gql_ok(&admin, configure, json!({"i": {"tenantId": tenant, "path": "inside"}})).await;
-    assert_eq!(d["configureExportDirectory"]["tenant"]["connection"]["kind"], "EXPORT_DIRECTORY");
+    let d = app
+        .gql_ok(
+            &admin,
+            configure,
+            json!({"i": {"tenantId": tenant, "path": "inside"}}),
+        )
+        .await;
+    assert_eq!(
+        d["configureExportDirectory"]["tenant"]["connection"]["kind"],
+        "EXPORT_DIRECTORY"
+    );
 
     // A sync without a connection is refused up front.
-    let other = app.create_tenant(&admin, &ws, "No connection", &guid()).await;
+    let other = app
+        .create_tenant(&admin, &ws, "No connection", &guid())
+        .await;
     let resp = app
         .gql(Some(&admin), "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": other}}))
         .await;
@@ -282,17 +417,47 @@ async fn export_directories_must_stay_inside_the_import_root() {
     std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("inside")).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
     assert_eq!(run["status"], "FAILED");
-    assert!(run["error"].as_str().unwrap().contains("import root"), "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("import root"),
+        "{run}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_imports_a_folder_with_a_summary() {
     let Some(corpus) = corpus_dir() else { return };
     let db = TestDb::new().await;
-    let (code, out, err) = run_cli(&db.url, &["import", "--workspace", "acme", "--tenant", "Acme HQ", corpus.to_str().unwrap()]).await;
+    let (code, out, err) = run_cli(
+        &db.url,
+        &[
+            "import",
+            "--workspace",
+            "acme",
+            "--tenant",
+            "Acme HQ",
+            corpus.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("SUCCEEDED: 70 created, 0 updated, 0 unchanged, 0 deleted, 0 restored, 0 warning(s)"), "{out}");
-    let (code, out, _) = run_cli(&db.url, &["import", "--workspace", "acme", "--tenant", "Acme HQ", corpus.to_str().unwrap()]).await;
+    assert!(
+        out.contains(
+            "SUCCEEDED: 70 created, 0 updated, 0 unchanged, 0 deleted, 0 restored, 0 warning(s)"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = run_cli(
+        &db.url,
+        &[
+            "import",
+            "--workspace",
+            "acme",
+            "--tenant",
+            "Acme HQ",
+            corpus.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(code, 0);
     assert!(out.contains("0 created, 0 updated, 70 unchanged"), "{out}");
     // The runs are in the operations table like any other.
@@ -300,8 +465,22 @@ async fn the_cli_imports_a_folder_with_a_summary() {
     let admin = app.admin_token().await;
     let d = app.gql_ok(&admin, "{ workspace(slug: \"acme\") { operationRuns { totalCount edges { node { status initiatedBy affectedPolicyCount } } } } }", json!({})).await;
     assert_eq!(d["workspace"]["operationRuns"]["totalCount"], 2);
-    assert_eq!(d["workspace"]["operationRuns"]["edges"][1]["node"], json!({"status": "SUCCEEDED", "initiatedBy": "system:cli", "affectedPolicyCount": 70}));
-    let (code, _, err) = run_cli(&app.db.url, &["import", "--workspace", "acme", "--tenant", "Acme HQ", "/definitely/not/here"]).await;
+    assert_eq!(
+        d["workspace"]["operationRuns"]["edges"][1]["node"],
+        json!({"status": "SUCCEEDED", "initiatedBy": "system:cli", "affectedPolicyCount": 70})
+    );
+    let (code, _, err) = run_cli(
+        &app.db.url,
+        &[
+            "import",
+            "--workspace",
+            "acme",
+            "--tenant",
+            "Acme HQ",
+            "/definitely/not/here",
+        ],
+    )
+    .await;
     assert_ne!(code, 0);
     assert!(err.contains("not a directory"), "{err}");
 }

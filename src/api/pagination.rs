@@ -122,6 +122,18 @@ impl PageArgs {
     }
 }
 
+impl PageArgs {
+    /// The window to ask a batched loader for: for forward pages it does not depend on
+    /// each parent's total, so sibling lists share one key shape and one statement.
+    pub fn loader_window(&self, total: usize) -> AppResult<Window> {
+        if self.last.is_none() && self.before.is_none() {
+            self.window(usize::MAX / 2)
+        } else {
+            self.window(total)
+        }
+    }
+}
+
 /// A connection over `items` (the rows of `window`) out of `total`.
 pub type Conn<T> = Connection<OffsetCursor, T, ConnectionFields>;
 

@@ -348,7 +348,7 @@ impl Policy {
     ) -> async_graphql::Result<Conn<PolicyVersion>> {
         let total = i64::from(self.0.version_count);
         let window = PageArgs::new(first, after, last, before)
-            .window(total as usize)
+            .loader_window(total as usize)
             .api()?;
         let rows = state(ctx)
             .loaders
@@ -414,7 +414,7 @@ pub async fn tenant_policies(
         })
         .await?
         .unwrap_or(0);
-    let window = page.window(total as usize)?;
+    let window = page.loader_window(total as usize)?;
     let rows = loaders
         .policy_pages
         .load_one(PolicyPageKey {

@@ -264,7 +264,7 @@ impl Workspace {
             .api()?
             .unwrap_or(0);
         let window = PageArgs::new(first, after, last, before)
-            .window(total as usize)
+            .loader_window(total as usize)
             .api()?;
         let rows = loaders
             .audit_pages

@@ -51,7 +51,12 @@ pub struct RunReporter {
 pub type Observer = Box<dyn FnMut(usize, usize, &str) + Send>;
 
 impl RunReporter {
-    pub fn new(app: Arc<AppContext>, run: OperationRunRow, worker: String, observer: Option<Observer>) -> Self {
+    pub fn new(
+        app: Arc<AppContext>,
+        run: OperationRunRow,
+        worker: String,
+        observer: Option<Observer>,
+    ) -> Self {
         Self {
             app,
             run,
@@ -108,7 +113,12 @@ pub async fn execute_run(app: Arc<AppContext>, run: OperationRunRow, worker: Str
 }
 
 /// Executes a claimed run to its end, showing progress to `observer`.
-pub async fn execute_run_observed(app: Arc<AppContext>, run: OperationRunRow, worker: String, observer: Option<Observer>) {
+pub async fn execute_run_observed(
+    app: Arc<AppContext>,
+    run: OperationRunRow,
+    worker: String,
+    observer: Option<Observer>,
+) {
     let run_id = run.id;
     tracing::info!(run.id = %run_id, run.kind = %run.kind, run.attempt = run.attempt, "run started");
     let started = Instant::now();

@@ -57,7 +57,7 @@ pub fn resolve_under_root(root: &Path, requested: &str) -> Result<PathBuf, PathR
 /// Decodes a file's bytes: UTF-16 LE/BE with BOM, UTF-8 with or without BOM.
 pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
     fn utf16(bytes: &[u8], le: bool) -> Result<String, String> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err("UTF-16 text with an odd number of bytes".into());
         }
         let units: Vec<u16> = bytes

@@ -43,15 +43,33 @@ const WORKSPACES: &[DemoWorkspace] = &[
 
 /// Demo export files (made for the project, not real customer data), by relative path.
 const DEMO_EXPORT: &[(&str, &str)] = &[
-    ("SettingsCatalog/NW-BitLocker-OS-Disk.json", include_str!("../../demo/exports/northwind-hq/SettingsCatalog/NW-BitLocker-OS-Disk.json")),
-    ("CompliancePolicies/NW-Compliance-Password.json", include_str!("../../demo/exports/northwind-hq/CompliancePolicies/NW-Compliance-Password.json")),
-    ("UpdatePolicies/NW-WUfB-Ring-1-Pilot.json", include_str!("../../demo/exports/northwind-hq/UpdatePolicies/NW-WUfB-Ring-1-Pilot.json")),
-    ("DeviceConfiguration/NW-Custom-OMA-URI.json", include_str!("../../demo/exports/northwind-hq/DeviceConfiguration/NW-Custom-OMA-URI.json")),
+    (
+        "SettingsCatalog/NW-BitLocker-OS-Disk.json",
+        include_str!("../../demo/exports/northwind-hq/SettingsCatalog/NW-BitLocker-OS-Disk.json"),
+    ),
+    (
+        "CompliancePolicies/NW-Compliance-Password.json",
+        include_str!(
+            "../../demo/exports/northwind-hq/CompliancePolicies/NW-Compliance-Password.json"
+        ),
+    ),
+    (
+        "UpdatePolicies/NW-WUfB-Ring-1-Pilot.json",
+        include_str!("../../demo/exports/northwind-hq/UpdatePolicies/NW-WUfB-Ring-1-Pilot.json"),
+    ),
+    (
+        "DeviceConfiguration/NW-Custom-OMA-URI.json",
+        include_str!("../../demo/exports/northwind-hq/DeviceConfiguration/NW-Custom-OMA-URI.json"),
+    ),
 ];
 
 /// Writes the demo export under the import root, points Northwind HQ at it and queues an
 /// inventory sync (the server's workers run it).
-async fn seed_demo_inventory(app: &AppContext, access: &Access, workspace: WorkspaceId) -> AppResult<()> {
+async fn seed_demo_inventory(
+    app: &AppContext,
+    access: &Access,
+    workspace: WorkspaceId,
+) -> AppResult<()> {
     let dir = app.jobs.import_root.join("demo").join("northwind-hq");
     for (rel, content) in DEMO_EXPORT {
         let path = dir.join(rel);
@@ -66,7 +84,8 @@ async fn seed_demo_inventory(app: &AppContext, access: &Access, workspace: Works
     };
     let Some(tenant) = tenant else { return Ok(()) };
     let tenant_id = crate::domain::ids::TenantId(tenant.id);
-    super::operations::configure_export_directory(app, access, tenant_id, "demo/northwind-hq").await?;
+    super::operations::configure_export_directory(app, access, tenant_id, "demo/northwind-hq")
+        .await?;
     super::operations::start_inventory_sync(app, access, tenant_id, &[]).await?;
     Ok(())
 }

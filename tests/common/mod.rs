@@ -216,7 +216,10 @@ pub fn test_config_with_root(url: &str, import_root: &Path) -> Config {
 
 /// The configuration a test server uses for `url` (a throwaway import root).
 pub fn test_config(url: &str) -> Config {
-    let root = std::env::temp_dir().join(format!("tenantatlas-root-{}", uuid::Uuid::new_v4().simple()));
+    let root = std::env::temp_dir().join(format!(
+        "tenantatlas-root-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&root).unwrap();
     test_config_with_root(url, &root)
 }
@@ -295,7 +298,9 @@ impl TestApp {
 
     /// A second server process on the same database.
     pub async fn spawn_sibling(&self) -> (Application, Arc<AppContext>) {
-        let app = Application::build(test_config_with_root(&self.db.url, &self.import_root.0)).await.unwrap();
+        let app = Application::build(test_config_with_root(&self.db.url, &self.import_root.0))
+            .await
+            .unwrap();
         let ctx = app.context();
         (app, ctx)
     }
@@ -587,7 +592,9 @@ pub async fn run_cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
 pub fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("TENANTATLAS_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oib-windows"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oib-windows")
+        });
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -625,7 +632,9 @@ impl TestApp {
     /// (admin token, workspace id, tenant id).
     pub async fn tenant_with_export(&self, path: &str) -> (String, String, String) {
         let admin = self.admin_token().await;
-        let ws = self.create_workspace(&admin, "Inventory", "inventory", "PRODUCTION").await;
+        let ws = self
+            .create_workspace(&admin, "Inventory", "inventory", "PRODUCTION")
+            .await;
         let tenant = self.create_tenant(&admin, &ws, "Contoso HQ", &guid()).await;
         self.gql_ok(
             &admin,
@@ -645,7 +654,10 @@ impl TestApp {
                 json!({"i": {"tenantId": tenant, "confirmEmptyTypes": confirm}}),
             )
             .await;
-        data["startInventorySync"]["operationRun"]["id"].as_str().unwrap().to_string()
+        data["startInventorySync"]["operationRun"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Waits (bounded) until a run reaches a final state and returns it.
@@ -656,10 +668,16 @@ impl TestApp {
                 .gql_ok(token, &format!("query($id: ID!) {{ node(id: $id) {{ ... on OperationRun {{ {RUN_FIELDS} }} }} }}"), json!({"id": run}))
                 .await;
             let node = data["node"].clone();
-            if matches!(node["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELLED")) {
+            if matches!(
+                node["status"].as_str(),
+                Some("SUCCEEDED" | "FAILED" | "CANCELLED")
+            ) {
                 return node;
             }
-            assert!(std::time::Instant::now() < deadline, "run did not finish: {node}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run did not finish: {node}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
