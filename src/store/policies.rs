@@ -281,6 +281,12 @@ pub async fn list_policies(
         .await?)
 }
 
+/// The filter of per-tenant policy queries: $1 workspaces, $2 tenants, $3 contract type,
+/// $4 platform, $5 lifecycle state, $6 display-name ILIKE pattern (NULL: any).
+const TENANT_FILTER: &str = "workspace_id = ANY($1) AND tenant_id = ANY($2) \
+    AND ($3::text IS NULL OR contract_type = $3) AND ($4::text IS NULL OR platform = $4) \
+    AND ($5::text IS NULL OR lifecycle_state = $5) AND ($6::text IS NULL OR display_name ILIKE $6)";
+
 #[derive(QueryableByName)]
 struct KeyCount {
     #[diesel(sql_type = sql_types::Uuid)]
@@ -297,11 +303,7 @@ pub async fn count_policies_by_tenants(
     q: &PolicyQuery,
 ) -> AppResult<Vec<(Uuid, i64)>> {
     let rows: Vec<KeyCount> = diesel::sql_query(
-        "SELECT tenant_id AS key, count(*) AS n FROM policies \
-         WHERE workspace_id = ANY($1) AND tenant_id = ANY($2) \
-           AND ($3::text IS NULL OR contract_type = $3) AND ($4::text IS NULL OR platform = $4) \
-           AND ($5::text IS NULL OR lifecycle_state = $5) AND ($6::text IS NULL OR display_name ILIKE $6) \
-         GROUP BY tenant_id",
+        format!("SELECT tenant_id AS key, count(*) AS n FROM policies WHERE {TENANT_FILTER} GROUP BY tenant_id"),
     )
     .bind::<sql_types::Array<sql_types::Uuid>, _>(workspaces)
     .bind::<sql_types::Array<sql_types::Uuid>, _>(tenants)
@@ -378,17 +380,14 @@ pub async fn list_policies_by_tenants(
     q: &PolicyQuery,
     window: Window,
 ) -> AppResult<Vec<PolicyRow>> {
-    let rows: Vec<RankedPolicy> = diesel::sql_query(
+    let rows: Vec<RankedPolicy> = diesel::sql_query(format!(
         "SELECT id, workspace_id, tenant_id, contract_type, external_id, display_name, platform, odata_type, \
                 payload, payload_hash, settings, assignments, lifecycle_state, version_count, first_seen_at, \
                 last_seen_at, updated_at, deleted_at, restored_at \
          FROM (SELECT p.*, row_number() OVER (PARTITION BY tenant_id ORDER BY display_name, id) AS rn \
-               FROM policies p \
-               WHERE workspace_id = ANY($1) AND tenant_id = ANY($2) \
-                 AND ($3::text IS NULL OR contract_type = $3) AND ($4::text IS NULL OR platform = $4) \
-                 AND ($5::text IS NULL OR lifecycle_state = $5) AND ($6::text IS NULL OR display_name ILIKE $6)) ranked \
-         WHERE rn > $7 AND rn <= $7 + $8 ORDER BY tenant_id, rn",
-    )
+               FROM policies p WHERE {TENANT_FILTER}) ranked \
+         WHERE rn > $7 AND rn <= $7 + $8 ORDER BY tenant_id, rn"
+    ))
     .bind::<sql_types::Array<sql_types::Uuid>, _>(workspaces)
     .bind::<sql_types::Array<sql_types::Uuid>, _>(tenants)
     .bind::<sql_types::Nullable<sql_types::Text>, _>(q.contract_type.clone())
