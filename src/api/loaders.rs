@@ -144,6 +144,33 @@ impl Loader<AuditPageKey> for AuditPageLoader {
     }
 }
 
+/// Where a loader's batch fetches run.
+#[derive(Clone)]
+pub enum BatchSpawner {
+    /// On the runtime, like any task.
+    Runtime,
+    /// In the request's own task, driven by [`run_with_batches`] next to the execution: a
+    /// batch is only collected after the executor has run every resolver of the level to
+    /// its first wait, so batching does not depend on how busy the machine is.
+    Request(tokio::sync::mpsc::UnboundedSender<futures_util::future::BoxFuture<'static, ()>>),
+}
+
+impl BatchSpawner {
+    fn spawn(&self, fut: futures_util::future::BoxFuture<'static, ()>) {
+        match self {
+            BatchSpawner::Runtime => {
+                tokio::spawn(fut);
+            }
+            BatchSpawner::Request(tx) => {
+                if let Err(unsent) = tx.send(fut) {
+                    // The request is gone; let the fetch finish anyway.
+                    tokio::spawn(unsent.0);
+                }
+            }
+        }
+    }
+}
+
 /// Every loader of one request.
 pub struct Loaders {
     pub workspaces: DataLoader<WorkspaceLoader, HashMapCache>,
@@ -173,25 +200,37 @@ impl Loaders {
         self.version_pages.enable_all_cache(false);
     }
 
+    /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
     pub fn new(db: &Db, user_email: Option<String>) -> Self {
-        fn dl<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
-            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
-                .delay(std::time::Duration::from_millis(5))
+        Self::with_spawner(db, user_email, BatchSpawner::Runtime)
+    }
+
+    pub fn with_spawner(db: &Db, user_email: Option<String>, spawner: BatchSpawner) -> Self {
+        fn dl<T: Send + Sync + 'static>(
+            loader: T,
+            spawner: &BatchSpawner,
+        ) -> DataLoader<T, HashMapCache> {
+            let spawner = spawner.clone();
+            DataLoader::with_cache(loader, move |f| spawner.spawn(f), HashMapCache::default())
+                .delay(std::time::Duration::from_millis(2))
         }
         Self {
-            workspaces: dl(WorkspaceLoader(db.clone())),
-            tenants_by_workspace: dl(TenantsByWorkspaceLoader(db.clone())),
-            preferences: dl(PreferenceLoader {
-                db: db.clone(),
-                user_email,
-            }),
-            users_by_email: dl(UserByEmailLoader(db.clone())),
-            audit_counts: dl(AuditCountLoader(db.clone())),
-            audit_pages: dl(AuditPageLoader(db.clone())),
-            tenants: dl(TenantLoader(db.clone())),
-            policy_pages: dl(PolicyPageLoader(db.clone())),
-            policy_counts: dl(PolicyCountLoader(db.clone())),
-            version_pages: dl(VersionPageLoader(db.clone())),
+            workspaces: dl(WorkspaceLoader(db.clone()), &spawner),
+            tenants_by_workspace: dl(TenantsByWorkspaceLoader(db.clone()), &spawner),
+            preferences: dl(
+                PreferenceLoader {
+                    db: db.clone(),
+                    user_email,
+                },
+                &spawner,
+            ),
+            users_by_email: dl(UserByEmailLoader(db.clone()), &spawner),
+            audit_counts: dl(AuditCountLoader(db.clone()), &spawner),
+            audit_pages: dl(AuditPageLoader(db.clone()), &spawner),
+            tenants: dl(TenantLoader(db.clone()), &spawner),
+            policy_pages: dl(PolicyPageLoader(db.clone()), &spawner),
+            policy_counts: dl(PolicyCountLoader(db.clone()), &spawner),
+            version_pages: dl(VersionPageLoader(db.clone()), &spawner),
         }
     }
 }
@@ -356,5 +395,35 @@ impl Loader<VersionPageKey> for VersionPageLoader {
             }
         }
         Ok(out)
+    }
+}
+
+/// A request-scoped batch spawner and the pump that runs its fetches.
+pub fn request_batches() -> (BatchSpawner, BatchPump) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (BatchSpawner::Request(tx), BatchPump(rx))
+}
+
+/// Receives the fetches of a [`BatchSpawner::Request`].
+pub struct BatchPump(
+    tokio::sync::mpsc::UnboundedReceiver<futures_util::future::BoxFuture<'static, ()>>,
+);
+
+/// Drives `work` (the GraphQL execution) and the request's batch fetches in one task,
+/// polling the execution first, so every resolver of a level has queued its keys before
+/// the level's batch is collected.
+pub async fn run_with_batches<T>(work: impl std::future::Future<Output = T>, pump: BatchPump) -> T {
+    use futures_util::{stream::FuturesUnordered, StreamExt};
+    let mut rx = pump.0;
+    let mut fetches = FuturesUnordered::new();
+    let work = std::pin::pin!(work);
+    let mut work = work;
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            Some(f) = rx.recv() => fetches.push(f),
+            Some(()) = fetches.next(), if !fetches.is_empty() => {}
+        }
     }
 }

@@ -31,11 +31,21 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State of one HTTP request: loaders cache for the request's lifetime.
+    /// State of one request: loaders cache for the request's lifetime.
     pub fn new(app: &AppContext, access: Access) -> Self {
         let email = access.user_email().ok().map(str::to_string);
         Self {
             loaders: loaders::Loaders::new(&app.db, email),
+            access,
+        }
+    }
+
+    /// State of one HTTP request whose batch fetches run in the request's own task (see
+    /// [`loaders::run_with_batches`]).
+    pub fn for_request(app: &AppContext, access: Access, spawner: loaders::BatchSpawner) -> Self {
+        let email = access.user_email().ok().map(str::to_string);
+        Self {
+            loaders: loaders::Loaders::with_spawner(&app.db, email, spawner),
             access,
         }
     }

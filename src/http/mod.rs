@@ -98,13 +98,6 @@ pub fn principal_from_authorization(tokens: &TokenService, value: Option<&str>) 
     }
 }
 
-fn request_state(app: &Arc<AppContext>, principal: Principal) -> Arc<RequestState> {
-    Arc::new(RequestState::new(
-        app,
-        Access::new(principal, app.authz.clone()),
-    ))
-}
-
 /// Largest GraphQL request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -149,10 +142,16 @@ async fn graphql(
             Err(_) => Principal::Invalid("malformed Authorization header".into()),
         },
     };
-    let request_state = request_state(&state.app, principal);
+    let (spawner, pump) = crate::api::loaders::request_batches();
+    let request_state = Arc::new(RequestState::for_request(
+        &state.app,
+        Access::new(principal, state.app.authz.clone()),
+        spawner,
+    ));
     request_state.access.preload().await;
     let request = request.data(request_state);
-    let mut response = state.schema.execute(request).await;
+    let mut response =
+        crate::api::loaders::run_with_batches(state.schema.execute(request), pump).await;
     ensure_codes(&mut response);
     GraphQLResponse::from(response).into_response()
 }
