@@ -199,16 +199,18 @@ pub async fn sync_inventory(
         return Ok(outcome);
     }
     let mut processed = 0;
-    for chunk in plan.items.chunks(BATCH) {
-        let items = chunk.to_vec();
-        let prepared = {
-            let source = source.clone();
-            let (ws, tenant) = (req.workspace, req.tenant);
-            let items = items.clone();
-            tokio::task::spawn_blocking(move || prepare_items(&source, &items, ws, tenant))
-                .await
-                .map_err(AppError::internal)?
-        };
+    // Parsing the next batch overlaps with writing the current one.
+    let spawn_prepare = |items: Vec<SourceItem>| {
+        let source = source.clone();
+        let (ws, tenant) = (req.workspace, req.tenant);
+        tokio::task::spawn_blocking(move || prepare_items(&source, &items, ws, tenant))
+    };
+    let mut batches = plan.items.chunks(BATCH).map(<[SourceItem]>::to_vec);
+    let mut next = batches.next().map(|items| (items.clone(), spawn_prepare(items)));
+    while let Some((items, handle)) = next.take() {
+        let prepared = handle.await.map_err(AppError::internal)?;
+        next = batches.next().map(|items| (items.clone(), spawn_prepare(items)));
+        let chunk = &items;
         let mut to_insert: Vec<NewPolicy> = Vec::new();
         let mut to_update: Vec<(Uuid, NewPolicy, i32, bool, String)> = Vec::new();
         let mut to_restore: Vec<(Uuid, String)> = Vec::new();
