@@ -60,17 +60,37 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
         if !bytes.len().is_multiple_of(2) {
             return Err("UTF-16 text with an odd number of bytes".into());
         }
-        let units: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string())
+        let unit = |c: &[u8]| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        };
+        // Exports are mostly ASCII: copy those units as bytes, decode the rest properly.
+        let mut out = String::with_capacity(bytes.len() / 2);
+        let mut units = bytes.chunks_exact(2).map(unit).peekable();
+        while let Some(&u) = units.peek() {
+            if u < 0x80 {
+                out.push(u as u8 as char);
+                units.next();
+                continue;
+            }
+            let first = units.next().unwrap_or(0);
+            let decoded = if (0xD800..0xDC00).contains(&first) {
+                let second = units
+                    .next()
+                    .ok_or_else(|| "invalid UTF-16 text".to_string())?;
+                char::decode_utf16([first, second]).next()
+            } else {
+                char::decode_utf16([first]).next()
+            };
+            match decoded {
+                Some(Ok(c)) => out.push(c),
+                _ => return Err("invalid UTF-16 text".into()),
+            }
+        }
+        Ok(out)
     }
     match bytes {
         [] => Err("empty file".into()),
@@ -307,6 +327,14 @@ mod tests {
         assert!(decode_text(&[]).is_err());
         assert!(decode_text(&[0x00, 0x7B, 0x00]).is_err());
         assert!(decode_text(&[0xC3, 0x28, 0xFF]).is_err());
+        let emoji = "{\"e\":\"😀ß\"}";
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(emoji.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        assert_eq!(decode_text(&le).unwrap(), emoji);
+        assert!(
+            decode_text(&[0xFF, 0xFE, 0x00, 0xD8]).is_err(),
+            "lone surrogate"
+        );
     }
 
     #[test]

@@ -206,10 +206,14 @@ pub async fn sync_inventory(
         tokio::task::spawn_blocking(move || prepare_items(&source, &items, ws, tenant))
     };
     let mut batches = plan.items.chunks(BATCH).map(<[SourceItem]>::to_vec);
-    let mut next = batches.next().map(|items| (items.clone(), spawn_prepare(items)));
+    let mut next = batches
+        .next()
+        .map(|items| (items.clone(), spawn_prepare(items)));
     while let Some((items, handle)) = next.take() {
         let prepared = handle.await.map_err(AppError::internal)?;
-        next = batches.next().map(|items| (items.clone(), spawn_prepare(items)));
+        next = batches
+            .next()
+            .map(|items| (items.clone(), spawn_prepare(items)));
         let chunk = &items;
         let mut to_insert: Vec<NewPolicy> = Vec::new();
         let mut to_update: Vec<(Uuid, NewPolicy, i32, bool, String)> = Vec::new();
