@@ -484,3 +484,63 @@ async fn the_cli_imports_a_folder_with_a_summary() {
     assert_ne!(code, 0);
     assert!(err.contains("not a directory"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_per_tenant_at_a_time_and_odd_files_never_hang_or_fail_a_run() {
+    // No workers: the first run stays queued, so the second start must be refused.
+    let app = TestApp::spawn_configured(TestDb::new().await, |c| c.jobs.workers = 0).await;
+    let dir = app.import_root.0.join("odd");
+    copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"),
+        &dir,
+    );
+    // A FIFO named like an export (reading it would block forever) and a NUL escape.
+    let fifo = dir.join("CompliancePolicies/pipe.json");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(
+        dir.join("DeviceConfiguration/nul.json"),
+        r##"{"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "id": "n1", "displayName": "a\u0000b"}"##,
+    )
+    .unwrap();
+    let (admin, _ws, tenant) = app.tenant_with_export("odd").await;
+    let first = app.start_sync(&admin, &tenant, &[]).await;
+    let resp = app
+        .gql(Some(&admin), "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}}))
+        .await;
+    assert_eq!(error_code(&resp), "CONFLICT", "{resp}");
+
+    // A worker process picks the queued run up.
+    let (worker, _ctx) = app.spawn_sibling().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let run = app.wait_run(&admin, &first).await;
+    let _ = stop.send(());
+    let _ = handle.await;
+
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["counts"]["created"], 4);
+    let reasons: Vec<String> = run["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| format!("{}: {}", w["path"], w["reason"]))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("pipe.json") && r.contains("not a regular file")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("nul.json") && r.contains("NUL")),
+        "{reasons:?}"
+    );
+}

@@ -169,6 +169,12 @@ impl ExportDir {
                 self.walk(&target, depth + 1, plan)?;
                 continue;
             }
+            // FIFOs, sockets and devices would block or never end: regular files only.
+            if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+                plan.warnings
+                    .push((rel, "not a regular file; skipped".into()));
+                continue;
+            }
             let is_json = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -232,6 +238,11 @@ impl PolicySource for ExportDir {
         let text = decode_text(&bytes).map_err(ItemProblem)?;
         if text.trim().is_empty() {
             return Err(ItemProblem("empty file".into()));
+        }
+        if text.contains("\\u0000") {
+            return Err(ItemProblem(
+                "contains a NUL character (\\u0000), which cannot be stored; fix the export".into(),
+            ));
         }
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             let kind = match e.classify() {

@@ -109,6 +109,22 @@ pub async fn start_inventory_sync(
             "the tenant has no provider connection; configure one first (configureExportDirectory)",
         ));
     }
+    {
+        let mut conn = app.db.conn().await?;
+        let active = store::operation_runs::find_active_run(
+            &mut conn,
+            row.workspace_id(),
+            tenant.0,
+            kinds::INVENTORY_SYNC,
+        )
+        .await?;
+        if let Some(active) = active {
+            return Err(AppError::Conflict(format!(
+                "an inventory sync of this tenant is already {}; follow it in Workspace.operationRuns",
+                active.status.to_lowercase()
+            )));
+        }
+    }
     enqueue(
         app,
         access,

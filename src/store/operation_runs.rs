@@ -118,13 +118,34 @@ pub async fn claim_next_run(
     worker: &str,
     lease_secs: f64,
 ) -> AppResult<Option<OperationRunRow>> {
+    use diesel_async::AsyncConnection;
+    let worker = worker.to_string();
+    conn.transaction::<_, AppError, _>(async |conn| {
+        // Claims are serialised (they are rare and short), so the "one running run per
+        // tenant" rule below cannot race.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(727275)")
+            .execute(conn)
+            .await?;
+        claim_one(conn, &worker, lease_secs).await
+    })
+    .await
+}
+
+async fn claim_one(
+    conn: &mut Conn,
+    worker: &str,
+    lease_secs: f64,
+) -> AppResult<Option<OperationRunRow>> {
     Ok(diesel::sql_query(
         "UPDATE operation_runs SET status = 'RUNNING', attempt = attempt + 1, lease_owner = $1, \
                 lease_expires_at = now() + make_interval(secs => $2), started_at = coalesce(started_at, now()), \
                 message = CASE WHEN attempt > 0 THEN 'resumed after the previous worker stopped' ELSE message END \
          WHERE id = (SELECT id FROM operation_runs \
-                     WHERE (status = 'QUEUED' AND NOT cancel_requested) \
-                        OR (status = 'RUNNING' AND lease_expires_at < now() AND attempt < max_attempts) \
+                     WHERE ((status = 'QUEUED' AND NOT cancel_requested) \
+                        OR (status = 'RUNNING' AND lease_expires_at < now() AND attempt < max_attempts)) \
+                       AND NOT EXISTS (SELECT 1 FROM operation_runs busy \
+                                       WHERE busy.tenant_id = operation_runs.tenant_id AND busy.id <> operation_runs.id \
+                                         AND busy.status = 'RUNNING' AND busy.lease_expires_at >= now()) \
                      ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) \
          RETURNING *",
     )
@@ -133,6 +154,24 @@ pub async fn claim_next_run(
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// A queued or running run of `kind` for `tenant`, if any.
+pub async fn find_active_run(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenant: Uuid,
+    kind: &str,
+) -> AppResult<Option<OperationRunRow>> {
+    Ok(runs::table
+        .filter(runs::workspace_id.eq(workspace.0))
+        .filter(runs::tenant_id.eq(tenant))
+        .filter(runs::kind.eq(kind))
+        .filter(runs::status.eq_any(["QUEUED", "RUNNING"]))
+        .select(OperationRunRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 /// Extends a lease; false when the run is no longer ours (taken over or finished).
