@@ -92,6 +92,84 @@ pub fn payload_hash(canonical: &Value) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
+fn is_annotation(k: &str) -> bool {
+    k.starts_with('@') || k.contains("@odata.") || k.starts_with('#')
+}
+
+/// `payload_hash(&canonical_payload(contract, payload))`, computed by streaming the
+/// canonical text into the hash instead of building a second tree and a string: the
+/// import's hot path.
+pub fn canonical_hash(contract: &Contract, payload: &Value) -> String {
+    use super::canonical::{put_canonical, put_json_str, Sink};
+    let mut hasher = Sha256::new();
+    let Value::Object(map) = payload else {
+        put_canonical(&Value::Object(Map::new()), &is_annotation, &mut hasher);
+        return format!("sha256:{}", hex::encode(hasher.finalize()));
+    };
+    let assignments = normalized_assignments(payload);
+    let mut keys: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !is_metadata_field(contract, k))
+        .collect();
+    if !assignments.is_empty() {
+        keys.push("assignments");
+    }
+    keys.sort_unstable();
+    hasher.put("{");
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            hasher.put(",");
+        }
+        put_json_str(key, &mut hasher);
+        hasher.put(":");
+        if *key == "assignments" {
+            put_canonical(
+                &Value::Array(assignments.clone()),
+                &is_annotation,
+                &mut hasher,
+            );
+            continue;
+        }
+        let Some(v) = map.get(*key) else { continue };
+        if contract.settings_catalog && *key == "settings" {
+            // Each entry's canonical text (without annotations and its positional id) is
+            // both its sort key and what is hashed.
+            let mut items: Vec<String> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|item| {
+                            let mut text = String::new();
+                            match item {
+                                Value::Object(o) => {
+                                    let stripped = Value::Object(
+                                        o.iter()
+                                            .filter(|(k, _)| k.as_str() != "id")
+                                            .map(|(k, v)| (k.clone(), v.clone()))
+                                            .collect(),
+                                    );
+                                    put_canonical(&stripped, &is_annotation, &mut text);
+                                }
+                                other => put_canonical(other, &is_annotation, &mut text),
+                            }
+                            text
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.sort();
+            hasher.put("[");
+            hasher.put(&items.join(","));
+            hasher.put("]");
+            continue;
+        }
+        put_canonical(v, &is_annotation, &mut hasher);
+    }
+    hasher.put("}");
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
 /// One flattened setting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -356,6 +434,26 @@ mod tests {
         assert_ne!(
             payload_hash(&canonical_payload(sc(), &a)),
             payload_hash(&canonical_payload(sc(), &c))
+        );
+    }
+
+    #[test]
+    fn the_streamed_hash_equals_the_hash_of_the_canonical_payload() {
+        let p = json!({"id": "1", "name": "P \"x\" é", "platforms": "windows10", "x@odata.type": "t",
+            "settings": [
+                {"id": "1", "@odata.type": "s", "settingInstance": {"settingDefinitionId": "b", "simpleSettingValue": {"@odata.type": "#v", "value": "z\n"}}},
+                {"id": "0", "settingInstance": {"settingDefinitionId": "a", "choiceSettingValue": {"value": 1, "children": []}}}
+            ],
+            "assignments": [{"id": "q", "target": {"@odata.type": "#g", "groupId": "g2"}}, {"id": "r", "target": {"groupId": "g1"}}]});
+        assert_eq!(
+            canonical_hash(sc(), &p),
+            payload_hash(&canonical_payload(sc(), &p))
+        );
+        let classic = find_contract("deviceManagement/deviceConfigurations").unwrap();
+        let c = json!({"id": "x", "displayName": "D", "omaSettings": [{"@odata.type": "#o", "omaUri": "./a", "value": 1}], "assignments": []});
+        assert_eq!(
+            canonical_hash(classic, &c),
+            payload_hash(&canonical_payload(classic, &c))
         );
     }
 

@@ -25,7 +25,7 @@ use super::{record, AppContext, Audit};
 use crate::{
     domain::{
         ids::{TenantId, WorkspaceId},
-        policy::{assignments, canonical_payload, flatten_settings, payload_hash},
+        policy::{assignments, canonical_hash, flatten_settings},
     },
     error::{AppError, AppResult},
     providers::{export_dir::ExportDir, PolicySource, SourceItem},
@@ -101,8 +101,7 @@ fn prepare_items(
         let raws = source.read(item).map_err(|p| (idx, p.0))?;
         raws.into_iter()
             .map(|raw| {
-                let canonical = canonical_payload(raw.contract, &raw.payload);
-                let hash = payload_hash(&canonical);
+                let hash = canonical_hash(raw.contract, &raw.payload);
                 let settings = serde_json::to_value(flatten_settings(raw.contract, &raw.payload))
                     .map_err(|e| (idx, e.to_string()))?;
                 let assignments = serde_json::to_value(assignments(&raw.payload))
