@@ -15,6 +15,29 @@ use crate::{authz::Capability, domain::ids::WorkspaceId, error::AppError, events
 /// Live updates.
 pub struct SubscriptionRoot;
 
+/// Ends `stream` as soon as the caller loses `capability` in `workspace` (a revoke, an
+/// expired token): access is checked again before every item.
+fn guarded<S, T>(
+    ctx: &Context<'_>,
+    stream: S,
+    workspace: WorkspaceId,
+    capability: Capability,
+) -> impl Stream<Item = T> + use<S, T>
+where
+    S: Stream<Item = T> + Send + 'static,
+    T: Send + 'static,
+{
+    use futures_util::StreamExt;
+    let caller = ctx.data_unchecked::<std::sync::Arc<super::RequestState>>().clone();
+    stream
+        .then(move |item| {
+            let caller = caller.clone();
+            async move { (caller.access.require(workspace, capability).await.is_ok(), item) }
+        })
+        .take_while(|(allowed, _)| futures_util::future::ready(*allowed))
+        .map(|(_, item)| item)
+}
+
 /// The caller's state, kept by a stream to re-check access on every event.
 fn state_arc(ctx: &Context<'_>) -> std::sync::Arc<super::RequestState> {
     ctx.data_unchecked::<std::sync::Arc<super::RequestState>>()
@@ -38,7 +61,7 @@ impl SubscriptionRoot {
         let app = app(ctx).clone();
         // Subscribe before returning so nothing committed after this point is missed.
         let rx = app.events.subscribe();
-        Ok(futures_util::stream::unfold(
+        let stream = futures_util::stream::unfold(
             (rx, app),
             move |(mut rx, app)| async move {
                 loop {
@@ -74,7 +97,8 @@ impl SubscriptionRoot {
                     }
                 }
             },
-        ))
+        );
+        Ok(guarded(ctx, stream, workspace, Capability::AuditRead))
     }
 
     /// A run's state: first the current state, then every change, completing after the
@@ -85,6 +109,8 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<impl Stream<Item = OperationRun>> {
+        // Authenticate before looking anything up.
+        access(ctx).user_email().api()?;
         let run_id = parse_run_id(&id, "id").api()?;
         let app = app(ctx).clone();
         let workspace = {
@@ -124,7 +150,7 @@ impl SubscriptionRoot {
             last: None,
             done: false,
         };
-        Ok(futures_util::stream::unfold(st, move |mut st| {
+        let stream = futures_util::stream::unfold(st, move |mut st| {
             let caller = caller.clone();
             async move {
                 loop {
@@ -166,7 +192,8 @@ impl SubscriptionRoot {
                     }
                 }
             }
-        }))
+        });
+        Ok(guarded(ctx, stream, WorkspaceId(workspace), Capability::OperationRunRead))
     }
 
     /// Every run change in a workspace, for live dashboards. Capability
@@ -184,7 +211,7 @@ impl SubscriptionRoot {
         let app = app(ctx).clone();
         let caller = state_arc(ctx);
         let rx = app.events.subscribe();
-        Ok(futures_util::stream::unfold(
+        let stream = futures_util::stream::unfold(
             (rx, app),
             move |(mut rx, app)| {
                 let caller = caller.clone();
@@ -221,6 +248,7 @@ impl SubscriptionRoot {
                     }
                 }
             },
-        ))
+        );
+        Ok(guarded(ctx, stream, workspace, Capability::OperationRunRead))
     }
 }
