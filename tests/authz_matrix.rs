@@ -176,7 +176,7 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
         .create_workspace(&admin, "Matrix", "matrix", "PRODUCTION")
         .await;
     let tenant = app.create_tenant(&admin, &ws, "Matrix HQ", &guid()).await;
-    std::fs::create_dir_all(app.import_root.0.join("matrix")).unwrap();
+    std::fs::create_dir_all(app.import_root.0.join("matrix").join("matrix")).unwrap();
     app.gql_ok(
         &admin,
         "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }",

@@ -34,7 +34,7 @@ fn count_by_type(list: &[Value]) -> std::collections::BTreeMap<String, usize> {
 async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
     let Some(corpus) = corpus_dir() else { return };
     let app = TestApp::spawn().await;
-    copy_tree(&corpus, &app.import_root.0.join("oib"));
+    copy_tree(&corpus, &app.import_root.0.join("inventory").join("oib"));
     let (admin, _ws, tenant) = app.tenant_with_export("oib").await;
 
     let run = app.sync(&admin, &tenant, &[]).await;
@@ -110,7 +110,7 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
 async fn reimporting_is_a_no_op_and_a_changed_file_makes_one_new_version() {
     let Some(corpus) = corpus_dir() else { return };
     let app = TestApp::spawn().await;
-    let dir = app.import_root.0.join("oib");
+    let dir = app.import_root.0.join("inventory").join("oib");
     copy_tree(&corpus, &dir);
     let (admin, _ws, tenant) = app.tenant_with_export("oib").await;
     app.sync(&admin, &tenant, &[]).await;
@@ -203,14 +203,14 @@ async fn reimporting_is_a_no_op_and_a_changed_file_makes_one_new_version() {
 async fn a_removed_file_makes_a_ghost_policy_and_restoring_it_brings_it_back() {
     let Some(corpus) = corpus_dir() else { return };
     let app = TestApp::spawn().await;
-    let dir = app.import_root.0.join("oib");
+    let dir = app.import_root.0.join("inventory").join("oib");
     copy_tree(&corpus, &dir);
     let (admin, ws, tenant) = app.tenant_with_export("oib").await;
     app.sync(&admin, &tenant, &[]).await;
 
     let file =
         dir.join("DriverUpdateProfiles/Win - OIB - WUfB Drivers - Ring 1 - Pilot - v3.0.json");
-    let parked = app.import_root.0.join("parked.json");
+    let parked = app.import_root.0.join("inventory").join("parked.json");
     std::fs::rename(&file, &parked).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
     assert_eq!(run["counts"]["deleted"], 1, "{run}");
@@ -258,7 +258,7 @@ async fn a_removed_file_makes_a_ghost_policy_and_restoring_it_brings_it_back() {
 async fn a_contract_type_that_comes_back_empty_is_suspect_until_confirmed() {
     let Some(corpus) = corpus_dir() else { return };
     let app = TestApp::spawn().await;
-    let dir = app.import_root.0.join("oib");
+    let dir = app.import_root.0.join("inventory").join("oib");
     copy_tree(&corpus, &dir);
     let (admin, _ws, tenant) = app.tenant_with_export("oib").await;
     app.sync(&admin, &tenant, &[]).await;
@@ -295,7 +295,7 @@ async fn a_contract_type_that_comes_back_empty_is_suspect_until_confirmed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_files_each_give_a_warning_and_the_rest_imports() {
     let app = TestApp::spawn().await;
-    let dir = app.import_root.0.join("mixed");
+    let dir = app.import_root.0.join("inventory").join("mixed");
     copy_tree(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"),
         &dir,
@@ -368,8 +368,8 @@ async fn export_directories_must_stay_inside_the_import_root() {
         .await;
     let tenant = app.create_tenant(&admin, &ws, "HQ", &guid()).await;
     let outside = TempDir::new("tenantatlas-outside");
-    std::fs::create_dir_all(app.import_root.0.join("inside")).unwrap();
-    std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("escape")).unwrap();
+    std::fs::create_dir_all(app.import_root.0.join("paths").join("inside")).unwrap();
+    std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("paths").join("escape")).unwrap();
     let configure = "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { connection { kind path } } } }";
 
     for bad in [
@@ -413,8 +413,8 @@ async fn export_directories_must_stay_inside_the_import_root() {
     assert_eq!(error_code(&resp), "BAD_USER_INPUT");
 
     // A connection whose folder became a symlink out of the root fails the run, safely.
-    std::fs::remove_dir(app.import_root.0.join("inside")).unwrap();
-    std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("inside")).unwrap();
+    std::fs::remove_dir(app.import_root.0.join("paths").join("inside")).unwrap();
+    std::os::unix::fs::symlink(&outside.0, app.import_root.0.join("paths").join("inside")).unwrap();
     let run = app.sync(&admin, &tenant, &[]).await;
     assert_eq!(run["status"], "FAILED");
     assert!(
@@ -489,7 +489,7 @@ async fn the_cli_imports_a_folder_with_a_summary() {
 async fn one_sync_per_tenant_at_a_time_and_odd_files_never_hang_or_fail_a_run() {
     // No workers: the first run stays queued, so the second start must be refused.
     let app = TestApp::spawn_configured(TestDb::new().await, |c| c.jobs.workers = 0).await;
-    let dir = app.import_root.0.join("odd");
+    let dir = app.import_root.0.join("inventory").join("odd");
     copy_tree(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"),
         &dir,

@@ -12,7 +12,7 @@ const PROGRESS: &str = "subscription($id: ID!) { operationRunProgress(id: $id) {
 fn demo_export(app: &TestApp, name: &str) {
     copy_tree(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq"),
-        &app.import_root.0.join(name),
+        &app.import_root.0.join("inventory").join(name),
     );
 }
 

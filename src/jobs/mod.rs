@@ -239,15 +239,23 @@ async fn run_inventory_sync(
             .await?
             .ok_or_else(|| AppError::not_found("tenant"))?
     };
-    // CLI imports name their folder; API runs use the tenant's connection, re-checked now
-    // (a symlink may have changed since it was configured).
+    // CLI imports name their folder (trusted: the operator holds the database credentials);
+    // a CLI run is never resumed by a server worker, which must not read outside the root.
+    // API runs use the tenant's connection, re-checked now under the workspace's own
+    // subtree of the import root (a symlink may have changed since it was configured).
     let dir = match run.params.get("path").and_then(|p| p.as_str()) {
+        Some(_) if run.attempt > 1 => {
+            return Err(AppError::bad_input(
+                "run",
+                "a command-line import was interrupted; run `tenantatlas import` again",
+            ))
+        }
         Some(path) => std::path::PathBuf::from(path),
         None => {
             let path = tenant.export_path.clone().ok_or_else(|| {
                 AppError::bad_input("tenantId", "the tenant has no provider connection")
             })?;
-            let root = app.jobs.import_root.clone();
+            let root = crate::service::operations::workspace_import_root(app, workspace).await?;
             tokio::task::spawn_blocking(move || resolve_under_root(&root, &path))
                 .await
                 .map_err(AppError::internal)?

@@ -36,6 +36,11 @@ pub fn resolve_under_root(root: &Path, requested: &str) -> Result<PathBuf, PathR
         return Err(PathRefused("must not contain '..'".into()));
     }
     let joined = if requested_path.is_absolute() {
+        // Judged before touching the file system, so the answer says nothing about
+        // whether a path outside the root exists.
+        if !requested_path.starts_with(&root) {
+            return Err(PathRefused("must be inside the server's import root".into()));
+        }
         requested_path.to_path_buf()
     } else {
         root.join(requested_path)

@@ -70,7 +70,10 @@ async fn seed_demo_inventory(
     access: &Access,
     workspace: WorkspaceId,
 ) -> AppResult<()> {
-    let dir = app.jobs.import_root.join("demo").join("northwind-hq");
+    let dir = super::operations::workspace_import_root(app, workspace)
+        .await?
+        .join("demo")
+        .join("northwind-hq");
     for (rel, content) in DEMO_EXPORT {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {

@@ -45,7 +45,27 @@ pub async fn authorize_tenant(
         .ok_or_else(|| AppError::not_found("tenant"))
 }
 
-/// Points a tenant at an export folder under the import root (capability `connection.manage`).
+/// The part of the import root a workspace's connections may use: `<root>/<slug>`, so no
+/// workspace can point a tenant at another workspace's exports. Created if missing.
+pub async fn workspace_import_root(app: &AppContext, workspace: WorkspaceId) -> AppResult<std::path::PathBuf> {
+    let slug = {
+        let mut conn = app.db.conn().await?;
+        store::workspaces::find_workspace(&mut conn, workspace)
+            .await?
+            .ok_or_else(|| AppError::not_found("workspace"))?
+            .slug
+    };
+    let root = app.jobs.import_root.join(slug);
+    let created = root.clone();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&created))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(format!("cannot create the workspace's import folder: {e}")))?;
+    Ok(root)
+}
+
+/// Points a tenant at an export folder under its workspace's part of the import root
+/// (capability `connection.manage`).
 pub async fn configure_export_directory(
     app: &AppContext,
     access: &Access,
@@ -53,13 +73,21 @@ pub async fn configure_export_directory(
     path: &str,
 ) -> AppResult<TenantRow> {
     let row = authorize_tenant(app, access, tenant, Capability::ConnectionManage).await?;
-    let root = app.jobs.import_root.clone();
+    let root = workspace_import_root(app, row.workspace_id()).await?;
+    let root_for_display = root.canonicalize().map_err(AppError::internal)?;
     let requested = path.to_string();
     let resolved = tokio::task::spawn_blocking(move || resolve_under_root(&root, &requested))
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::bad_input("path", e.0))?;
-    let stored = resolved.to_string_lossy().into_owned();
+    // Stored relative to the workspace's folder: no server paths in the API or the audit
+    // trail, and the connection follows the import root if it moves.
+    let relative = resolved.strip_prefix(&root_for_display).unwrap_or(&resolved);
+    let stored = match relative.to_str() {
+        Some("") => ".".to_string(),
+        Some(s) => s.to_string(),
+        None => return Err(AppError::bad_input("path", "must be valid UTF-8")),
+    };
     let workspace = row.workspace_id();
     let actor = access.actor();
     let mut conn = app.db.conn().await?;
