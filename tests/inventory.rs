@@ -399,9 +399,19 @@ async fn export_directories_must_stay_inside_the_import_root() {
         )
         .await;
     assert_eq!(
-        d["configureExportDirectory"]["tenant"]["connection"]["kind"],
-        "EXPORT_DIRECTORY"
+        d["configureExportDirectory"]["tenant"]["connection"],
+        json!({"kind": "EXPORT_DIRECTORY", "path": "inside"}),
+        "stored relative to the workspace's folder, no server path"
     );
+
+    // Another workspace's exports are out of reach, by relative or absolute path.
+    app.create_workspace(&admin, "Other", "other", "TEST").await;
+    let theirs = app.import_root.0.join("other").join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    for bad in ["../other/theirs", theirs.to_str().unwrap()] {
+        let resp = app.gql(Some(&admin), configure, json!({"i": {"tenantId": tenant, "path": bad}})).await;
+        assert_eq!(error_code(&resp), "BAD_USER_INPUT", "{bad}: {resp}");
+    }
 
     // A sync without a connection is refused up front.
     let other = app
