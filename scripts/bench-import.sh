@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N="${1:-7000}"
-CORPUS="${TENANTATLAS_CORPUS:-../shared/corpus/oib-windows}"
+CORPUS="${TENANTATLAS_CORPUS:-$(pwd)/../shared/corpus/oib-windows}"
+BIN="${CARGO_TARGET_DIR:-target}/release/tenantatlas"
 [ -d "$CORPUS" ] || { echo "corpus not found at $CORPUS (set TENANTATLAS_CORPUS)" >&2; exit 1; }
 WORK="$(mktemp -d)"
 DB="tenantatlas_bench_$$"
@@ -50,9 +51,9 @@ print(f"generated {written} policies in {dst}", file=sys.stderr)
 PY
 
 export DATABASE_URL="$BASE_URL/$DB"
-./target/release/tenantatlas migrate >/dev/null
+"$BIN" migrate >/dev/null
 SIZE=$(du -sh "$WORK/export" | cut -f1)
-/usr/bin/time -v -o "$WORK/time.txt" ./target/release/tenantatlas import --workspace bench --tenant "Bench" "$WORK/export" | tail -1
+/usr/bin/time -v -o "$WORK/time.txt" "$BIN" import --workspace bench --tenant "Bench" "$WORK/export" | tail -1
 ELAPSED=$(grep "Elapsed (wall clock)" "$WORK/time.txt" | awk '{print $NF}')
 RSS_KB=$(grep "Maximum resident set size" "$WORK/time.txt" | awk '{print $NF}')
 SECS=$(python3 -c "

@@ -348,9 +348,9 @@ async fn broken_files_each_give_a_warning_and_the_rest_imports() {
     assert!(reason("unknown-type.json").contains("unknown policy type"));
     assert!(reason("utf16-without-bom.json").contains("byte-order mark"));
     // The broken files taint their folder's type: no deletions inferred for it.
-    assert!(warnings.iter().any(
-        |(p, r)| p == "deviceManagement/deviceCompliancePolicies" && r.contains("no deletions")
-    ));
+    assert!(warnings
+        .iter()
+        .any(|(p, r)| p == "CompliancePolicies" && r.contains("no deletions")));
     let names: Vec<String> = policies(&app, &admin, &tenant, json!({}))
         .await
         .iter()
@@ -409,7 +409,13 @@ async fn export_directories_must_stay_inside_the_import_root() {
     let theirs = app.import_root.0.join("other").join("theirs");
     std::fs::create_dir_all(&theirs).unwrap();
     for bad in ["../other/theirs", theirs.to_str().unwrap()] {
-        let resp = app.gql(Some(&admin), configure, json!({"i": {"tenantId": tenant, "path": bad}})).await;
+        let resp = app
+            .gql(
+                Some(&admin),
+                configure,
+                json!({"i": {"tenantId": tenant, "path": bad}}),
+            )
+            .await;
         assert_eq!(error_code(&resp), "BAD_USER_INPUT", "{bad}: {resp}");
     }
 
@@ -553,4 +559,47 @@ async fn one_sync_per_tenant_at_a_time_and_odd_files_never_hang_or_fail_a_run() 
             .any(|r| r.contains("nul.json") && r.contains("NUL")),
         "{reasons:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absences_are_deletions_only_where_the_folder_was_listed_completely() {
+    let Some(corpus) = corpus_dir() else { return };
+    let app = TestApp::spawn().await;
+    let dir = app.import_root.0.join("inventory").join("oib");
+    copy_tree(&corpus, &dir);
+    let (admin, _ws, tenant) = app.tenant_with_export("oib").await;
+    app.sync(&admin, &tenant, &[]).await;
+
+    // A whole folder gone while another folder of the same type remains: nothing deleted.
+    let parked = app.import_root.0.join("inventory").join("parked");
+    std::fs::rename(dir.join("UpdatePolicies"), &parked).unwrap();
+    let run = app.sync(&admin, &tenant, &[]).await;
+    assert_eq!(run["counts"]["deleted"], 0, "{run}");
+    assert!(
+        run["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["path"] == "UpdatePolicies"
+                && w["reason"].as_str().unwrap().contains("absent")),
+        "{run}"
+    );
+    std::fs::rename(&parked, dir.join("UpdatePolicies")).unwrap();
+
+    // A file replaced by a symlink out of the folder, and a broken file: no deletion.
+    let victim =
+        dir.join("SettingsCatalog/Win - OIB - SC - Device Security - D - Timezone - v3.4.json");
+    let outside = TempDir::new("tenantatlas-outside");
+    std::fs::rename(&victim, outside.0.join("moved.json")).unwrap();
+    std::os::unix::fs::symlink(outside.0.join("moved.json"), &victim).unwrap();
+    std::fs::write(
+        dir.join("CompliancePolicies/Win - OIB - Compliance - U - Password - v3.1.json"),
+        b"{ truncated",
+    )
+    .unwrap();
+    let run = app.sync(&admin, &tenant, &[]).await;
+    assert_eq!(run["counts"]["deleted"], 0, "{run}");
+    assert_eq!(run["status"], "SUCCEEDED");
+    let ghosts = policies(&app, &admin, &tenant, json!({"lifecycleState": "DELETED"})).await;
+    assert!(ghosts.is_empty(), "{ghosts:?}");
 }

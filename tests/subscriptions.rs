@@ -125,21 +125,36 @@ async fn subscribing_needs_a_token_and_audit_read_and_hides_foreign_workspaces()
 async fn a_revoke_ends_an_open_subscription() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let ws = app.create_workspace(&admin, "Live", "live", "PRODUCTION").await;
+    let ws = app
+        .create_workspace(&admin, "Live", "live", "PRODUCTION")
+        .await;
     app.grant(&admin, &ws, "aud@live.test", "AUDITOR").await;
-    let mut client = WsClient::connect_with_token(&app, "graphql-transport-ws", &app.token("aud@live.test")).await;
+    let mut client =
+        WsClient::connect_with_token(&app, "graphql-transport-ws", &app.token("aud@live.test"))
+            .await;
     client.subscribe("1", SUB, json!({"ws": ws})).await;
     app.wait_for_subscribers(1).await;
 
-    app.gql_ok(&admin, "mutation($i: RevokeRoleInput!) { revokeRole(input: $i) { role } }", json!({"i": {"workspaceId": ws, "userId": "aud@live.test", "role": "AUDITOR"}}))
+    app.gql_ok(
+        &admin,
+        "mutation($i: RevokeRoleInput!) { revokeRole(input: $i) { role } }",
+        json!({"i": {"workspaceId": ws, "userId": "aud@live.test", "role": "AUDITOR"}}),
+    )
+    .await;
+    app.create_tenant(&admin, &ws, "After revoke", &guid())
         .await;
-    app.create_tenant(&admin, &ws, "After revoke", &guid()).await;
 
     loop {
-        let msg = client.next().await.expect("the server completes the subscription");
+        let msg = client
+            .next()
+            .await
+            .expect("the server completes the subscription");
         if msg["type"] == "complete" {
             break;
         }
-        assert_ne!(msg["payload"]["data"]["auditEventAppended"]["action"], "tenant.create", "{msg}");
+        assert_ne!(
+            msg["payload"]["data"]["auditEventAppended"]["action"], "tenant.create",
+            "{msg}"
+        );
     }
 }

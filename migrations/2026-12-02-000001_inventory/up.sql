@@ -27,6 +27,9 @@ CREATE TABLE policies (
     updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at       TIMESTAMPTZ,
     restored_at      TIMESTAMPTZ,
+    -- Top-level export folder the policy was last read from: absence only means deletion
+    -- when that folder was listed completely.
+    source_folder    TEXT,
     CONSTRAINT policies_tenant_contract_external_key UNIQUE (tenant_id, contract_type, external_id),
     CONSTRAINT policies_lifecycle_known CHECK (lifecycle_state IN ('ACTIVE', 'DELETED'))
 );

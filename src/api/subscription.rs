@@ -28,11 +28,18 @@ where
     T: Send + 'static,
 {
     use futures_util::StreamExt;
-    let caller = ctx.data_unchecked::<std::sync::Arc<super::RequestState>>().clone();
+    let caller = ctx
+        .data_unchecked::<std::sync::Arc<super::RequestState>>()
+        .clone();
     stream
         .then(move |item| {
             let caller = caller.clone();
-            async move { (caller.access.require(workspace, capability).await.is_ok(), item) }
+            async move {
+                (
+                    caller.access.require(workspace, capability).await.is_ok(),
+                    item,
+                )
+            }
         })
         .take_while(|(allowed, _)| futures_util::future::ready(*allowed))
         .map(|(_, item)| item)
@@ -61,43 +68,40 @@ impl SubscriptionRoot {
         let app = app(ctx).clone();
         // Subscribe before returning so nothing committed after this point is missed.
         let rx = app.events.subscribe();
-        let stream = futures_util::stream::unfold(
-            (rx, app),
-            move |(mut rx, app)| async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(Event::AuditAppended {
-                            workspace_id: Some(ws),
-                            event_id,
-                        }) if ws == workspace.0 => {
-                            let loaded = match app.db.conn().await {
-                                Ok(mut conn) => {
-                                    store::audit::list_events_by_ids(&mut conn, &[ws], &[event_id])
-                                        .await
-                                }
-                                Err(err) => Err(err),
-                            };
-                            match loaded {
-                                Ok(rows) => {
-                                    if let Some(row) = rows.into_iter().next() {
-                                        return Some((AuditEvent(row), (rx, app)));
-                                    }
-                                }
-                                Err(err) => {
-                                    tracing::warn!(error = %err, "subscription could not load event")
+        let stream = futures_util::stream::unfold((rx, app), move |(mut rx, app)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(Event::AuditAppended {
+                        workspace_id: Some(ws),
+                        event_id,
+                    }) if ws == workspace.0 => {
+                        let loaded = match app.db.conn().await {
+                            Ok(mut conn) => {
+                                store::audit::list_events_by_ids(&mut conn, &[ws], &[event_id])
+                                    .await
+                            }
+                            Err(err) => Err(err),
+                        };
+                        match loaded {
+                            Ok(rows) => {
+                                if let Some(row) = rows.into_iter().next() {
+                                    return Some((AuditEvent(row), (rx, app)));
                                 }
                             }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "subscription could not load event")
+                            }
                         }
-                        Ok(_) => continue,
-                        Err(RecvError::Lagged(n)) => {
-                            tracing::warn!(skipped = n, "audit subscriber lagged behind");
-                            continue;
-                        }
-                        Err(RecvError::Closed) => return None,
                     }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "audit subscriber lagged behind");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
                 }
-            },
-        );
+            }
+        });
         Ok(guarded(ctx, stream, workspace, Capability::AuditRead))
     }
 
@@ -193,7 +197,12 @@ impl SubscriptionRoot {
                 }
             }
         });
-        Ok(guarded(ctx, stream, WorkspaceId(workspace), Capability::OperationRunRead))
+        Ok(guarded(
+            ctx,
+            stream,
+            WorkspaceId(workspace),
+            Capability::OperationRunRead,
+        ))
     }
 
     /// Every run change in a workspace, for live dashboards. Capability
@@ -211,44 +220,46 @@ impl SubscriptionRoot {
         let app = app(ctx).clone();
         let caller = state_arc(ctx);
         let rx = app.events.subscribe();
-        let stream = futures_util::stream::unfold(
-            (rx, app),
-            move |(mut rx, app)| {
-                let caller = caller.clone();
-                async move {
-                    loop {
-                        match rx.recv().await {
-                            Ok(Event::RunUpdated {
-                                workspace_id,
-                                run_id,
-                            }) if workspace_id == workspace.0 => {
-                                if caller
-                                    .access
-                                    .require(workspace, Capability::OperationRunRead)
-                                    .await
-                                    .is_err()
-                                {
-                                    return None;
-                                }
-                                match reload_run(&app, workspace.0, run_id).await {
-                                    Ok(Some(row)) => return Some((OperationRun(row), (rx, app))),
-                                    Ok(None) => continue,
-                                    Err(err) => {
-                                        tracing::warn!(error = %err, "subscription could not reload run")
-                                    }
+        let stream = futures_util::stream::unfold((rx, app), move |(mut rx, app)| {
+            let caller = caller.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(Event::RunUpdated {
+                            workspace_id,
+                            run_id,
+                        }) if workspace_id == workspace.0 => {
+                            if caller
+                                .access
+                                .require(workspace, Capability::OperationRunRead)
+                                .await
+                                .is_err()
+                            {
+                                return None;
+                            }
+                            match reload_run(&app, workspace.0, run_id).await {
+                                Ok(Some(row)) => return Some((OperationRun(row), (rx, app))),
+                                Ok(None) => continue,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "subscription could not reload run")
                                 }
                             }
-                            Ok(_) => continue,
-                            Err(RecvError::Lagged(n)) => {
-                                tracing::warn!(skipped = n, "run subscriber lagged behind");
-                                continue;
-                            }
-                            Err(RecvError::Closed) => return None,
                         }
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(skipped = n, "run subscriber lagged behind");
+                            continue;
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
                 }
-            },
-        );
-        Ok(guarded(ctx, stream, workspace, Capability::OperationRunRead))
+            }
+        });
+        Ok(guarded(
+            ctx,
+            stream,
+            workspace,
+            Capability::OperationRunRead,
+        ))
     }
 }

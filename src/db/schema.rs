@@ -97,6 +97,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         restored_at -> Nullable<Timestamptz>,
+        source_folder -> Nullable<Text>,
     }
 }
 

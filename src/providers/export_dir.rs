@@ -39,7 +39,9 @@ pub fn resolve_under_root(root: &Path, requested: &str) -> Result<PathBuf, PathR
         // Judged before touching the file system, so the answer says nothing about
         // whether a path outside the root exists.
         if !requested_path.starts_with(&root) {
-            return Err(PathRefused("must be inside the server's import root".into()));
+            return Err(PathRefused(
+                "must be inside the server's import root".into(),
+            ));
         }
         requested_path.to_path_buf()
     } else {
@@ -128,7 +130,27 @@ impl ExportDir {
         Self { root: dir }
     }
 
-    fn walk(&self, dir: &Path, depth: usize, plan: &mut SourcePlan) -> Result<(), String> {
+    fn walk(
+        &self,
+        dir: &Path,
+        depth: usize,
+        top: Option<&str>,
+        visited: &mut std::collections::HashSet<PathBuf>,
+        plan: &mut SourcePlan,
+    ) -> Result<(), String> {
+        let taint = |plan: &mut SourcePlan| {
+            plan.tainted.insert(top.map(str::to_string));
+        };
+        // A symlink loop would list the same folder again and again.
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if !visited.insert(canonical) {
+            plan.warnings.push((
+                self.rel(dir),
+                "folder already listed (symlink loop); skipped".into(),
+            ));
+            taint(plan);
+            return Ok(());
+        }
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", self.rel(dir)))?;
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -139,6 +161,7 @@ impl ExportDir {
                 Ok(m) => m,
                 Err(e) => {
                     plan.warnings.push((rel, format!("cannot read: {e}")));
+                    taint(plan);
                     continue;
                 }
             };
@@ -151,6 +174,7 @@ impl ExportDir {
                             rel,
                             "symlink points outside the export folder; skipped".into(),
                         ));
+                        taint(plan);
                         continue;
                     }
                 }
@@ -161,6 +185,7 @@ impl ExportDir {
                 if depth >= 4 {
                     plan.warnings
                         .push((rel, "nested too deeply; skipped".into()));
+                    taint(plan);
                     continue;
                 }
                 let name = path
@@ -168,16 +193,28 @@ impl ExportDir {
                     .and_then(|n| n.to_str())
                     .unwrap_or_default()
                     .to_string();
-                for c in contracts_for_folder(&name) {
-                    plan.listed.insert(c.collection);
+                // Only folders directly under the root say what the export lists.
+                let next_top = match top {
+                    Some(t) => t.to_string(),
+                    None => {
+                        for c in contracts_for_folder(&name) {
+                            plan.listed.insert(c.collection);
+                        }
+                        plan.folders.insert(name.clone());
+                        name
+                    }
+                };
+                if let Err(e) = self.walk(&target, depth + 1, Some(&next_top), visited, plan) {
+                    plan.warnings.push((rel, e));
+                    plan.tainted.insert(Some(next_top));
                 }
-                self.walk(&target, depth + 1, plan)?;
                 continue;
             }
             // FIFOs, sockets and devices would block or never end: regular files only.
             if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
                 plan.warnings
                     .push((rel, "not a regular file; skipped".into()));
+                taint(plan);
                 continue;
             }
             let is_json = path
@@ -185,6 +222,8 @@ impl ExportDir {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| e.eq_ignore_ascii_case("json"));
             if !is_json {
+                // Scripts and notes next to exports are common; they are reported, and
+                // they are not policies, so they do not block deletions.
                 plan.warnings
                     .push((rel, "not a .json file; skipped".into()));
                 continue;
@@ -209,6 +248,7 @@ impl ExportDir {
                 path: target,
                 contracts,
                 folder,
+                top_folder: top.map(str::to_string),
             });
         }
         Ok(())
@@ -225,21 +265,43 @@ impl ExportDir {
 impl PolicySource for ExportDir {
     fn plan(&self) -> Result<SourcePlan, String> {
         let mut plan = SourcePlan::default();
-        self.walk(&self.root, 0, &mut plan)?;
+        let mut visited = std::collections::HashSet::new();
+        self.walk(&self.root, 0, None, &mut visited, &mut plan)?;
         Ok(plan)
     }
 
     fn read(&self, item: &SourceItem) -> Result<Vec<RawPolicy>, ItemProblem> {
-        let meta =
-            std::fs::metadata(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_FILE_BYTES {
+        // Checked again at read time: since it was listed, the file may have become a
+        // symlink out of the folder, or a FIFO (which would block forever).
+        let resolved = item
+            .path
+            .canonicalize()
+            .map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        if !resolved.starts_with(&self.root) {
+            return Err(ItemProblem(
+                "now points outside the export folder; skipped".into(),
+            ));
+        }
+        let file =
+            std::fs::File::open(&resolved).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(ItemProblem("not a regular file; skipped".into()));
+        }
+        let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
             return Err(ItemProblem(format!(
                 "larger than {} MB",
                 MAX_FILE_BYTES / 1024 / 1024
             )));
         }
-        let bytes =
-            std::fs::read(&item.path).map_err(|e| ItemProblem(format!("cannot read: {e}")))?;
         let text = decode_text(&bytes).map_err(ItemProblem)?;
         if text.trim().is_empty() {
             return Err(ItemProblem("empty file".into()));
@@ -263,6 +325,12 @@ impl PolicySource for ExportDir {
             ))
         })?;
         let objects: Vec<Value> = match value {
+            Value::Object(map) if map.contains_key("@odata.nextLink") => {
+                drop(map);
+                return Err(ItemProblem(
+                    "a Graph page with @odata.nextLink is only part of a listing; export every page".into(),
+                ));
+            }
             Value::Array(items) => items,
             Value::Object(mut map)
                 if map.get("value").is_some_and(Value::is_array) && !map.contains_key("id") =>

@@ -31,6 +31,8 @@ pub struct SourceItem {
     /// Contract types this item may hold (from its folder); a failure taints their listing.
     pub contracts: Vec<&'static str>,
     pub folder: Option<String>,
+    /// The top-level folder (directly under the source's root) the item is in.
+    pub top_folder: Option<String>,
 }
 
 /// What a sync will read.
@@ -39,6 +41,12 @@ pub struct SourcePlan {
     pub items: Vec<SourceItem>,
     /// Contract types this source lists completely (absences mean deletions).
     pub listed: BTreeSet<&'static str>,
+    /// Top-level folders present: a policy last read from one of them and now absent is
+    /// deleted, unless the folder is tainted by a problem.
+    pub folders: BTreeSet<String>,
+    /// Top-level folders with a listing problem (no deletions inferred for them); `None`
+    /// inside means a problem outside any folder, which blocks every deletion.
+    pub tainted: BTreeSet<Option<String>>,
     /// Contract types whose listing failed, with the reason (no deletions inferred).
     pub failed: BTreeMap<&'static str, String>,
     /// Problems found while planning (e.g. symlinks out of the root), shown as warnings.

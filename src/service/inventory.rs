@@ -88,6 +88,7 @@ impl SyncOutcome {
 struct Prepared {
     key: (String, String),
     origin: String,
+    folder: Option<String>,
     new: NewPolicy,
 }
 
@@ -109,6 +110,7 @@ fn prepare_items(
                 Ok(Prepared {
                     key: (raw.contract.collection.to_string(), raw.external_id.clone()),
                     origin: raw.origin,
+                    folder: item.top_folder.clone(),
                     new: NewPolicy {
                         workspace_id: workspace.0,
                         tenant_id: tenant.0,
@@ -121,6 +123,7 @@ fn prepare_items(
                         payload_hash: hash,
                         settings,
                         assignments,
+                        source_folder: item.top_folder.clone(),
                     },
                 })
             })
@@ -179,7 +182,8 @@ pub async fn sync_inventory(
             path: path.clone(),
             reason: reason.clone(),
         }));
-    let mut tainted: BTreeSet<String> = plan.failed.keys().map(|k| k.to_string()).collect();
+    // Folders with a listing problem: no deletion is inferred for policies read from them.
+    let mut tainted: BTreeSet<Option<String>> = plan.tainted.clone();
     let total = plan.items.len();
 
     let mut heads: HashMap<(String, String), PolicyHead> = {
@@ -187,7 +191,7 @@ pub async fn sync_inventory(
         store::policies::list_policy_heads(&mut conn, req.workspace, req.tenant).await?
     };
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut seen_by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen_by_folder: BTreeMap<String, usize> = BTreeMap::new();
 
     if progress
         .report(0, total, &format!("reading {total} file(s)"))
@@ -221,7 +225,7 @@ pub async fn sync_inventory(
             match result {
                 Err((idx, reason)) => {
                     let item = &items[idx];
-                    tainted.extend(item.contracts.iter().map(|c| c.to_string()));
+                    tainted.insert(item.top_folder.clone());
                     outcome.warnings.push(Warning {
                         path: item.name.clone(),
                         reason,
@@ -239,7 +243,9 @@ pub async fn sync_inventory(
                             });
                             continue;
                         }
-                        *seen_by_type.entry(p.key.0.clone()).or_default() += 1;
+                        if let Some(f) = &p.folder {
+                            *seen_by_folder.entry(f.clone()).or_default() += 1;
+                        }
                         match heads.get(&p.key) {
                             None => to_insert.push(p.new),
                             Some(h) if h.payload_hash != p.new.payload_hash => {
@@ -311,6 +317,7 @@ pub async fn sync_inventory(
                         payload_hash: p.payload_hash,
                         lifecycle_state: "ACTIVE".into(),
                         version_count: 1,
+                        source_folder: p.source_folder,
                     },
                 );
             }
@@ -330,34 +337,59 @@ pub async fn sync_inventory(
         }
     }
 
-    // Deletions, for completely listed, untainted contract types only.
-    let mut deletions: Vec<(Uuid, String)> = Vec::new();
-    for contract in &plan.listed {
-        if tainted.contains(*contract) {
+    // Deletions: a policy last read from a top-level folder that is present and was read
+    // without problems this time, and is now absent. Policies of unknown origin, of absent
+    // folders or of folders with problems are kept.
+    let blocked_everywhere = tainted.contains(&None);
+    for folder in plan.folders.iter() {
+        if blocked_everywhere || tainted.contains(&Some(folder.clone())) {
             outcome.warnings.push(Warning {
-                path: contract.to_string(),
-                reason: "some files of this type could not be read; no deletions inferred".into(),
+                path: folder.clone(),
+                reason:
+                    "some entries of this folder could not be read; no deletions inferred for it"
+                        .into(),
+            });
+        }
+    }
+    let mut missing_by_folder: BTreeMap<String, Vec<&PolicyHead>> = BTreeMap::new();
+    for h in heads.values() {
+        if h.lifecycle_state != "ACTIVE"
+            || seen.contains(&(h.contract_type.clone(), h.external_id.clone()))
+        {
+            continue;
+        }
+        if let Some(folder) = &h.source_folder {
+            missing_by_folder.entry(folder.clone()).or_default().push(h);
+        }
+    }
+    let mut deletions: Vec<(Uuid, String)> = Vec::new();
+    for (folder, missing) in missing_by_folder {
+        if !plan.folders.contains(&folder) {
+            outcome.warnings.push(Warning {
+                path: folder.clone(),
+                reason: format!(
+                    "folder is absent; the {} polic(ies) last read from it are kept, not deleted",
+                    missing.len()
+                ),
             });
             continue;
         }
-        let missing: Vec<&PolicyHead> = heads
-            .values()
-            .filter(|h| {
-                h.contract_type == *contract
-                    && h.lifecycle_state == "ACTIVE"
-                    && !seen.contains(&(h.contract_type.clone(), h.external_id.clone()))
-            })
-            .collect();
-        if missing.is_empty() {
+        if blocked_everywhere || tainted.contains(&Some(folder.clone())) {
             continue;
         }
-        let came_back_empty = seen_by_type.get(*contract).copied().unwrap_or(0) == 0;
-        if came_back_empty && !req.confirm_empty_types.contains(*contract) {
+        let came_back_empty = seen_by_folder.get(&folder).copied().unwrap_or(0) == 0;
+        let confirmed = missing
+            .iter()
+            .all(|h| req.confirm_empty_types.contains(&h.contract_type));
+        if came_back_empty && !confirmed {
+            let types: BTreeSet<&str> = missing.iter().map(|h| h.contract_type.as_str()).collect();
+            let types: Vec<&str> = types.into_iter().collect();
             outcome.warnings.push(Warning {
-                path: contract.to_string(),
+                path: types.join(", "),
                 reason: format!(
-                    "had {} active polic(ies) and came back empty; suspect, nothing deleted. Confirm with confirmEmptyTypes: [\"{contract}\"]",
-                    missing.len()
+                    "folder {folder} had {} active polic(ies) and came back empty; suspect, nothing deleted. Confirm with confirmEmptyTypes: {:?}",
+                    missing.len(),
+                    types
                 ),
             });
             continue;

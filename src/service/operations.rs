@@ -47,7 +47,10 @@ pub async fn authorize_tenant(
 
 /// The part of the import root a workspace's connections may use: `<root>/<slug>`, so no
 /// workspace can point a tenant at another workspace's exports. Created if missing.
-pub async fn workspace_import_root(app: &AppContext, workspace: WorkspaceId) -> AppResult<std::path::PathBuf> {
+pub async fn workspace_import_root(
+    app: &AppContext,
+    workspace: WorkspaceId,
+) -> AppResult<std::path::PathBuf> {
     let slug = {
         let mut conn = app.db.conn().await?;
         store::workspaces::find_workspace(&mut conn, workspace)
@@ -60,7 +63,9 @@ pub async fn workspace_import_root(app: &AppContext, workspace: WorkspaceId) -> 
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&created))
         .await
         .map_err(AppError::internal)?
-        .map_err(|e| AppError::internal(format!("cannot create the workspace's import folder: {e}")))?;
+        .map_err(|e| {
+            AppError::internal(format!("cannot create the workspace's import folder: {e}"))
+        })?;
     Ok(root)
 }
 
@@ -82,7 +87,9 @@ pub async fn configure_export_directory(
         .map_err(|e| AppError::bad_input("path", e.0))?;
     // Stored relative to the workspace's folder: no server paths in the API or the audit
     // trail, and the connection follows the import root if it moves.
-    let relative = resolved.strip_prefix(&root_for_display).unwrap_or(&resolved);
+    let relative = resolved
+        .strip_prefix(&root_for_display)
+        .unwrap_or(&resolved);
     let stored = match relative.to_str() {
         Some("") => ".".to_string(),
         Some(s) => s.to_string(),

@@ -36,6 +36,7 @@ pub struct PolicyRow {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub restored_at: Option<DateTime<Utc>>,
+    pub source_folder: Option<String>,
 }
 
 /// What a sync needs to know about an existing policy.
@@ -48,6 +49,7 @@ pub struct PolicyHead {
     pub payload_hash: String,
     pub lifecycle_state: String,
     pub version_count: i32,
+    pub source_folder: Option<String>,
 }
 
 /// Every policy of a tenant, keyed by (contract type, external id).
@@ -67,6 +69,7 @@ pub async fn list_policy_heads(
             policies::payload_hash,
             policies::lifecycle_state,
             policies::version_count,
+            policies::source_folder,
         ))
         .load(conn)
         .await?;
@@ -90,6 +93,7 @@ pub struct NewPolicy {
     pub payload_hash: String,
     pub settings: Value,
     pub assignments: Value,
+    pub source_folder: Option<String>,
 }
 
 /// Inserts new policies with their first version, in two statements.
@@ -101,11 +105,17 @@ pub async fn insert_policies(
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = diesel::insert_into(policies::table)
-        .values(new)
-        .returning(policies::id)
-        .get_results(conn)
-        .await?;
+    // PostgreSQL takes at most 65,535 bind parameters per statement: 12 columns x 1,000
+    // rows stays well below.
+    let mut ids: Vec<Uuid> = Vec::with_capacity(new.len());
+    for chunk in new.chunks(1_000) {
+        let chunk_ids: Vec<Uuid> = diesel::insert_into(policies::table)
+            .values(chunk)
+            .returning(policies::id)
+            .get_results(conn)
+            .await?;
+        ids.extend(chunk_ids);
+    }
     let versions: Vec<_> = ids
         .iter()
         .zip(new)
@@ -120,10 +130,12 @@ pub async fn insert_policies(
             )
         })
         .collect();
-    diesel::insert_into(policy_versions::table)
-        .values(versions)
-        .execute(conn)
-        .await?;
+    for chunk in versions.chunks(1_000) {
+        diesel::insert_into(policy_versions::table)
+            .values(chunk)
+            .execute(conn)
+            .await?;
+    }
     Ok(ids)
 }
 
@@ -151,6 +163,7 @@ pub async fn update_policy_payload(
         policies::payload_hash.eq(&new.payload_hash),
         policies::settings.eq(&new.settings),
         policies::assignments.eq(&new.assignments),
+        policies::source_folder.eq(&new.source_folder),
         policies::version_count.eq(next_version),
         policies::last_seen_at.eq(now),
         policies::updated_at.eq(now),
@@ -344,6 +357,7 @@ struct PolicyRowByName {
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
     restored_at: Option<DateTime<Utc>>,
+    source_folder: Option<String>,
 }
 
 impl From<PolicyRowByName> for PolicyRow {
@@ -368,6 +382,7 @@ impl From<PolicyRowByName> for PolicyRow {
             updated_at: p.updated_at,
             deleted_at: p.deleted_at,
             restored_at: p.restored_at,
+            source_folder: p.source_folder,
         }
     }
 }
@@ -383,7 +398,7 @@ pub async fn list_policies_by_tenants(
     let rows: Vec<RankedPolicy> = diesel::sql_query(format!(
         "SELECT id, workspace_id, tenant_id, contract_type, external_id, display_name, platform, odata_type, \
                 payload, payload_hash, settings, assignments, lifecycle_state, version_count, first_seen_at, \
-                last_seen_at, updated_at, deleted_at, restored_at \
+                last_seen_at, updated_at, deleted_at, restored_at, source_folder \
          FROM (SELECT p.*, row_number() OVER (PARTITION BY tenant_id ORDER BY display_name, id) AS rn \
                FROM policies p WHERE {TENANT_FILTER}) ranked \
          WHERE rn > $7 AND rn <= $7 + $8 ORDER BY tenant_id, rn"
