@@ -503,7 +503,7 @@ async fn serve(config: Config, demo: bool) -> Result<(), Failure> {
         println!("{token}");
         println!();
         println!("Sample query:");
-        println!("  query {{ viewer {{ user {{ email }} }} workspaces(first: 10) {{ totalCount edges {{ node {{ name slug environment viewerRoles tenants(first: 5) {{ totalCount edges {{ node {{ displayName entraTenantId lastSyncedAt policies(first: 10) {{ totalCount edges {{ node {{ displayName contractType platform lifecycleState settings(path: "password") {{ path value }} }} }} }} }} }} }} operationRuns(first: 3) {{ edges {{ node {{ status message durationMs affectedPolicyCount }} }} }} }} }} }} }}");
+        println!("  query {{ viewer {{ user {{ email }} }} workspaces(first: 10) {{ totalCount edges {{ node {{ name slug environment viewerRoles tenants(first: 5) {{ totalCount edges {{ node {{ displayName entraTenantId lastSyncedAt policies(first: 10) {{ totalCount edges {{ node {{ displayName contractType platform lifecycleState settings(path: \"password\") {{ path value }} }} }} }} }} }} }} operationRuns(first: 3) {{ edges {{ node {{ status message durationMs affectedPolicyCount }} }} }} }} }} }} }}");
         println!();
         println!("Or with curl:");
         println!("  curl -s http://{addr}/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer {token}\" -d '{{\"query\":\"{{ workspaces {{ totalCount edges {{ node {{ name environment }} }} }} }}\"}}'");
