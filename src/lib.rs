@@ -37,10 +37,6 @@ const JWT_SECRET_KEY: &str = "jwt.hs256_secret";
 /// enforcer, token service, event bus) without listening for events.
 pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
     db::prepare(&config.database_url).await?;
-    // The import root must exist for connections to be configured under it.
-    if let Err(err) = std::fs::create_dir_all(&config.jobs.import_root) {
-        tracing::warn!(error = %err, path = %config.jobs.import_root.display(), "cannot create the import root");
-    }
     let db = Db::connect(&config.database_url, config.pool_size).await?;
     let secret = match &config.jwt.secret {
         Some(s) if !s.is_empty() => s.clone(),

@@ -135,10 +135,12 @@ async fn wait_ready(base: &str) {
 async fn serve_demo_creates_the_database_prints_a_working_token_and_stops_cleanly_on_sigterm() {
     // Arrange: a database that does not exist yet.
     let db = TestDb::unborn();
+    let imports = TempDir::new("tenantatlas-imports");
     let port = free_port();
     let mut child = tokio::process::Command::new(bin())
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &db.url)
+        .env("TENANTATLAS_IMPORT_ROOT", &imports.0)
         .env_remove("TENANTATLAS_JWT_SECRET")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -210,6 +212,7 @@ async fn serve_demo_creates_the_database_prints_a_working_token_and_stops_cleanl
     let mut again = tokio::process::Command::new(bin())
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &db.url)
+        .env("TENANTATLAS_IMPORT_ROOT", &imports.0)
         .env_remove("TENANTATLAS_JWT_SECRET")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
