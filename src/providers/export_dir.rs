@@ -234,19 +234,9 @@ impl ExportDir {
                 .and_then(|p| p.file_name())
                 .and_then(|n| n.to_str())
                 .map(str::to_string);
-            let contracts = folder
-                .as_deref()
-                .map(|f| {
-                    contracts_for_folder(f)
-                        .iter()
-                        .map(|c| c.collection)
-                        .collect()
-                })
-                .unwrap_or_default();
             plan.items.push(SourceItem {
                 name: rel,
                 path: target,
-                contracts,
                 folder,
                 top_folder: top.map(str::to_string),
             });

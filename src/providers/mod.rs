@@ -3,7 +3,7 @@
 //! thousands of policies without holding them all in memory.
 pub mod export_dir;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -28,8 +28,6 @@ pub struct SourceItem {
     /// Shown in warnings; relative to the source's root.
     pub name: String,
     pub path: std::path::PathBuf,
-    /// Contract types this item may hold (from its folder); a failure taints their listing.
-    pub contracts: Vec<&'static str>,
     pub folder: Option<String>,
     /// The top-level folder (directly under the source's root) the item is in.
     pub top_folder: Option<String>,
@@ -47,8 +45,6 @@ pub struct SourcePlan {
     /// Top-level folders with a listing problem (no deletions inferred for them); `None`
     /// inside means a problem outside any folder, which blocks every deletion.
     pub tainted: BTreeSet<Option<String>>,
-    /// Contract types whose listing failed, with the reason (no deletions inferred).
-    pub failed: BTreeMap<&'static str, String>,
     /// Problems found while planning (e.g. symlinks out of the root), shown as warnings.
     pub warnings: Vec<(String, String)>,
 }

@@ -14,7 +14,7 @@ use crate::{
     error::AppResult,
 };
 
-#[derive(Clone, Debug, Queryable, Selectable, PartialEq)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, PartialEq)]
 #[diesel(table_name = policies)]
 pub struct PolicyRow {
     pub id: Uuid,
@@ -329,64 +329,6 @@ pub async fn count_policies_by_tenants(
     Ok(rows.into_iter().map(|r| (r.key, r.n)).collect())
 }
 
-#[derive(QueryableByName)]
-struct RankedPolicy {
-    #[diesel(embed)]
-    policy: PolicyRowByName,
-}
-
-#[derive(QueryableByName, Clone, Debug)]
-#[diesel(table_name = policies)]
-struct PolicyRowByName {
-    id: Uuid,
-    workspace_id: Uuid,
-    tenant_id: Uuid,
-    contract_type: String,
-    external_id: String,
-    display_name: String,
-    platform: String,
-    odata_type: Option<String>,
-    payload: Value,
-    payload_hash: String,
-    settings: Value,
-    assignments: Value,
-    lifecycle_state: String,
-    version_count: i32,
-    first_seen_at: DateTime<Utc>,
-    last_seen_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    deleted_at: Option<DateTime<Utc>>,
-    restored_at: Option<DateTime<Utc>>,
-    source_folder: Option<String>,
-}
-
-impl From<PolicyRowByName> for PolicyRow {
-    fn from(p: PolicyRowByName) -> Self {
-        PolicyRow {
-            id: p.id,
-            workspace_id: p.workspace_id,
-            tenant_id: p.tenant_id,
-            contract_type: p.contract_type,
-            external_id: p.external_id,
-            display_name: p.display_name,
-            platform: p.platform,
-            odata_type: p.odata_type,
-            payload: p.payload,
-            payload_hash: p.payload_hash,
-            settings: p.settings,
-            assignments: p.assignments,
-            lifecycle_state: p.lifecycle_state,
-            version_count: p.version_count,
-            first_seen_at: p.first_seen_at,
-            last_seen_at: p.last_seen_at,
-            updated_at: p.updated_at,
-            deleted_at: p.deleted_at,
-            restored_at: p.restored_at,
-            source_folder: p.source_folder,
-        }
-    }
-}
-
 /// The same window of policies for several tenants, in one statement.
 pub async fn list_policies_by_tenants(
     conn: &mut Conn,
@@ -395,7 +337,7 @@ pub async fn list_policies_by_tenants(
     q: &PolicyQuery,
     window: Window,
 ) -> AppResult<Vec<PolicyRow>> {
-    let rows: Vec<RankedPolicy> = diesel::sql_query(format!(
+    Ok(diesel::sql_query(format!(
         "SELECT id, workspace_id, tenant_id, contract_type, external_id, display_name, platform, odata_type, \
                 payload, payload_hash, settings, assignments, lifecycle_state, version_count, first_seen_at, \
                 last_seen_at, updated_at, deleted_at, restored_at, source_folder \
@@ -412,8 +354,7 @@ pub async fn list_policies_by_tenants(
     .bind::<sql_types::BigInt, _>(window.offset)
     .bind::<sql_types::BigInt, _>(window.limit)
     .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.policy.into()).collect())
+    .await?)
 }
 
 /// Policies by id, restricted to the given workspaces.
