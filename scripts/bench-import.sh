@@ -5,22 +5,28 @@
 #   scripts/bench-import.sh [N=7000]
 #
 # Needs the corpus (TENANTATLAS_CORPUS or ../shared/corpus/oib-windows), PostgreSQL at
-# 127.0.0.1:5432 and GNU time (/usr/bin/time). Builds the release binary first.
+# 127.0.0.1:5432 and GNU time (/usr/bin/time). Builds the release binary first, unless
+# TENANTATLAS_BENCH_BIN names one; TENANTATLAS_BENCH_EXPORT keeps (and reuses) the generated
+# export folder between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N="${1:-7000}"
 CORPUS="${TENANTATLAS_CORPUS:-$(pwd)/../shared/corpus/oib-windows}"
-BIN="${CARGO_TARGET_DIR:-target}/release/tenantatlas"
+BIN="${TENANTATLAS_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tenantatlas}"
 [ -d "$CORPUS" ] || { echo "corpus not found at $CORPUS (set TENANTATLAS_CORPUS)" >&2; exit 1; }
 WORK="$(mktemp -d)"
 DB="tenantatlas_bench_$$"
 BASE_URL="${TENANTATLAS_BENCH_SERVER:-postgres://postgres@127.0.0.1:5432}"
 trap 'rm -rf "$WORK"; psql "$BASE_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
-cargo build --release --quiet
+[ -n "${TENANTATLAS_BENCH_BIN:-}" ] || cargo build --release --quiet
 
-python3 - "$CORPUS" "$WORK/export" "$N" <<'PY'
+EXPORT="${TENANTATLAS_BENCH_EXPORT:-$WORK/export}"
+if [ -d "$EXPORT" ]; then
+  echo "reusing $EXPORT" >&2
+else
+python3 - "$CORPUS" "$EXPORT" "$N" <<'PY'
 import json, os, sys, uuid
 src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 files = []
@@ -49,11 +55,12 @@ for c in range(copies):
         written += 1
 print(f"generated {written} policies in {dst}", file=sys.stderr)
 PY
+fi
 
 export DATABASE_URL="$BASE_URL/$DB"
 "$BIN" migrate >/dev/null
-SIZE=$(du -sh "$WORK/export" | cut -f1)
-/usr/bin/time -v -o "$WORK/time.txt" "$BIN" import --workspace bench --tenant "Bench" "$WORK/export" | tail -1
+SIZE=$(du -sh "$EXPORT" | cut -f1)
+/usr/bin/time -v -o "$WORK/time.txt" "$BIN" import --workspace bench --tenant "Bench" "$EXPORT" | tail -1
 ELAPSED=$(grep "Elapsed (wall clock)" "$WORK/time.txt" | awk '{print $NF}')
 RSS_KB=$(grep "Maximum resident set size" "$WORK/time.txt" | awk '{print $NF}')
 SECS=$(python3 -c "

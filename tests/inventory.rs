@@ -104,6 +104,46 @@ async fn the_corpus_imports_with_the_right_contract_types_and_no_warnings() {
         password["workspace"]["policies"]["edges"][0]["node"]["settings"][0],
         json!({"path": "passwordMinimumLength", "value": 8})
     );
+
+    // Every stored payload is its file's JSON, value for value (it is kept once, as
+    // compact text), and the counts of flattened settings agree with the settings.
+    let mut files = std::collections::HashMap::new();
+    for folder in std::fs::read_dir(&corpus).unwrap().flatten() {
+        if !folder.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|x| x == "json") {
+                let bytes = std::fs::read(f.path()).unwrap();
+                let text = tenantatlas::providers::export_dir::decode_text(&bytes).unwrap();
+                let v: Value = serde_json::from_str(&text).unwrap();
+                files.insert(v["id"].as_str().unwrap().to_string(), v);
+            }
+        }
+    }
+    let mut after: Option<String> = None;
+    let mut compared = 0;
+    loop {
+        let d = app
+            .gql_ok(&admin, "query($t: ID!, $a: String) { tenant(id: $t) { policies(first: 20, after: $a) { pageInfo { hasNextPage endCursor } edges { node { externalId payload settingCount settings { path } } } } } }", json!({"t": tenant, "a": after}))
+            .await;
+        let conn = &d["tenant"]["policies"];
+        for e in conn["edges"].as_array().unwrap() {
+            let node = &e["node"];
+            let id = node["externalId"].as_str().unwrap();
+            assert_eq!(&node["payload"], &files[id], "payload of {id}");
+            assert_eq!(
+                node["settingCount"].as_u64().unwrap() as usize,
+                node["settings"].as_array().unwrap().len()
+            );
+            compared += 1;
+        }
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(compared, 70);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

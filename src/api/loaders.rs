@@ -183,6 +183,7 @@ pub struct Loaders {
     pub policy_pages: DataLoader<PolicyPageLoader, HashMapCache>,
     pub policy_counts: DataLoader<PolicyCountLoader, HashMapCache>,
     pub version_pages: DataLoader<VersionPageLoader, HashMapCache>,
+    pub payloads: DataLoader<PayloadLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -198,6 +199,7 @@ impl Loaders {
         self.policy_pages.enable_all_cache(false);
         self.policy_counts.enable_all_cache(false);
         self.version_pages.enable_all_cache(false);
+        self.payloads.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -231,6 +233,7 @@ impl Loaders {
             policy_pages: dl(PolicyPageLoader(db.clone()), &spawner),
             policy_counts: dl(PolicyCountLoader(db.clone()), &spawner),
             version_pages: dl(VersionPageLoader(db.clone()), &spawner),
+            payloads: dl(PayloadLoader(db.clone()), &spawner),
         }
     }
 }
@@ -395,6 +398,39 @@ impl Loader<VersionPageKey> for VersionPageLoader {
             }
         }
         Ok(out)
+    }
+}
+
+/// The payload of one version of a policy (its current one: `version_count`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PayloadKey {
+    pub workspace: Uuid,
+    pub policy: Uuid,
+    pub version: i32,
+}
+
+pub struct PayloadLoader(pub Db);
+
+impl Loader<PayloadKey> for PayloadLoader {
+    type Value = Arc<serde_json::Value>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[PayloadKey],
+    ) -> Result<HashMap<PayloadKey, Self::Value>, Self::Error> {
+        let workspaces: Vec<Uuid> = keys.iter().map(|k| k.workspace).collect();
+        let pairs: Vec<(Uuid, i32)> = keys.iter().map(|k| (k.policy, k.version)).collect();
+        let mut conn = self.0.conn().await?;
+        let rows = store::policies::list_version_payloads(&mut conn, &workspaces, &pairs).await?;
+        let mut by_policy: HashMap<Uuid, Arc<serde_json::Value>> = rows
+            .into_iter()
+            .map(|(id, payload)| (id, Arc::new(payload)))
+            .collect();
+        Ok(keys
+            .iter()
+            .filter_map(|k| by_policy.remove(&k.policy).map(|p| (*k, p)))
+            .collect())
     }
 }
 

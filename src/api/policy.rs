@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{
     access, app,
     errors::ApiResult,
-    loaders::{PolicyCountKey, PolicyPageKey, VersionPageKey},
+    loaders::{PayloadKey, PolicyCountKey, PolicyPageKey, VersionPageKey},
     node::{expect_global_id, to_global_id, NodeType},
     pagination::{connection, Conn, PageArgs},
     scalars::DateTime,
@@ -15,9 +15,9 @@ use super::{
 use crate::{
     authz::Capability,
     domain::{
-        contracts::{find_contract, variant},
+        contracts::{find_contract, variant_of_type},
         ids::WorkspaceId,
-        policy::{Assignment, FlatSetting},
+        policy::{flatten_settings, Assignment},
     },
     error::{AppError, AppResult},
     store::{
@@ -117,6 +117,24 @@ impl Policy {
                 .map(Policy),
         )
     }
+
+    /// The payload of the current version, through the request's loader.
+    async fn current_payload(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<std::sync::Arc<serde_json::Value>> {
+        state(ctx)
+            .loaders
+            .payloads
+            .load_one(PayloadKey {
+                workspace: self.0.workspace_id,
+                policy: self.0.id,
+                version: self.0.version_count,
+            })
+            .await
+            .api()?
+            .ok_or_else(|| super::errors::to_graphql(AppError::not_found("policy version")))
+    }
 }
 
 /// One configured value of a policy.
@@ -163,8 +181,10 @@ impl PolicyVersion {
         &self.0.payload_hash
     }
     /// The payload as seen.
-    async fn payload(&self) -> Json<serde_json::Value> {
-        Json(self.0.payload.clone())
+    async fn payload(&self) -> async_graphql::Result<Json<serde_json::Value>> {
+        Ok(Json(
+            store::policies::parse_stored_payload(&self.0.payload).api()?,
+        ))
     }
     /// When this payload was first seen.
     async fn created_at(&self) -> DateTime {
@@ -209,7 +229,8 @@ impl Policy {
 
     /// Named sub-kind, e.g. "Windows update ring" for a `windowsUpdateForBusinessConfiguration`.
     async fn variant(&self) -> Option<&'static str> {
-        find_contract(&self.0.contract_type).and_then(|c| variant(c, &self.0.payload))
+        let contract = find_contract(&self.0.contract_type)?;
+        variant_of_type(contract, self.0.odata_type.as_deref()?)
     }
 
     /// The `@odata.type`.
@@ -279,18 +300,22 @@ impl Policy {
     }
 
     /// The current payload as exported.
-    async fn payload(&self) -> Json<serde_json::Value> {
-        Json(self.0.payload.clone())
+    async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        Ok(Json(self.current_payload(ctx).await?.as_ref().clone()))
     }
 
     /// Flattened settings; `path` keeps only settings whose path contains it.
     async fn settings(
         &self,
+        ctx: &Context<'_>,
         #[graphql(desc = "Only settings whose path contains this text (case-insensitive).")]
         path: Option<String>,
     ) -> async_graphql::Result<Vec<PolicySetting>> {
-        let settings: Vec<FlatSetting> = serde_json::from_value(self.0.settings.clone())
-            .map_err(|e| super::errors::to_graphql(AppError::internal(e)))?;
+        let payload = self.current_payload(ctx).await?;
+        let settings = match find_contract(&self.0.contract_type) {
+            Some(contract) => flatten_settings(contract, &payload),
+            None => Vec::new(),
+        };
         let needle = path.map(|p| p.to_lowercase());
         Ok(settings
             .into_iter()
@@ -309,8 +334,8 @@ impl Policy {
     }
 
     /// Number of flattened settings.
-    async fn setting_count(&self) -> usize {
-        self.0.settings.as_array().map_or(0, Vec::len)
+    async fn setting_count(&self) -> i32 {
+        self.0.setting_count
     }
 
     /// Assignments as exported.

@@ -86,9 +86,7 @@ diesel::table! {
         display_name -> Text,
         platform -> Text,
         odata_type -> Nullable<Text>,
-        payload -> Jsonb,
         payload_hash -> Text,
-        settings -> Jsonb,
         assignments -> Jsonb,
         lifecycle_state -> Text,
         version_count -> Int4,
@@ -98,6 +96,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         restored_at -> Nullable<Timestamptz>,
         source_folder -> Nullable<Text>,
+        setting_count -> Int4,
     }
 }
 
@@ -108,7 +107,7 @@ diesel::table! {
         workspace_id -> Uuid,
         version -> Int4,
         payload_hash -> Text,
-        payload -> Jsonb,
+        payload -> Text,
         operation_run_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
     }

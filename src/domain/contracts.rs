@@ -524,7 +524,17 @@ pub fn platform(contract: &Contract, payload: &Value) -> String {
 
 /// The named sub-kind of a payload, e.g. "Windows update ring".
 pub fn variant(contract: &Contract, payload: &Value) -> Option<&'static str> {
-    let t = bare_odata_type(payload)?;
+    variant_of_type(
+        contract,
+        payload.get("@odata.type").and_then(Value::as_str)?,
+    )
+}
+
+/// [`variant`] from the `@odata.type` value alone (`#microsoft.graph.…`).
+pub fn variant_of_type(contract: &Contract, odata_type: &str) -> Option<&'static str> {
+    let t = odata_type
+        .strip_prefix(MS)
+        .unwrap_or(odata_type.trim_start_matches('#'));
     contract
         .variants
         .iter()

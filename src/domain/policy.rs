@@ -100,11 +100,11 @@ fn is_annotation(k: &str) -> bool {
 /// canonical text into the hash instead of building a second tree and a string: the
 /// import's hot path.
 pub fn canonical_hash(contract: &Contract, payload: &Value) -> String {
-    use super::canonical::{put_canonical, put_json_str, Sink};
-    let mut hasher = Sha256::new();
+    use super::canonical::{put_canonical, put_json_str, put_object, HashSink, Sink};
+    let mut hasher = HashSink::default();
     let Value::Object(map) = payload else {
         put_canonical(&Value::Object(Map::new()), &is_annotation, &mut hasher);
-        return format!("sha256:{}", hex::encode(hasher.finalize()));
+        return hasher.finish();
     };
     let assignments = normalized_assignments(payload);
     let mut keys: Vec<&str> = map
@@ -142,15 +142,12 @@ pub fn canonical_hash(contract: &Contract, payload: &Value) -> String {
                         .map(|item| {
                             let mut text = String::new();
                             match item {
-                                Value::Object(o) => {
-                                    let stripped = Value::Object(
-                                        o.iter()
-                                            .filter(|(k, _)| k.as_str() != "id")
-                                            .map(|(k, v)| (k.clone(), v.clone()))
-                                            .collect(),
-                                    );
-                                    put_canonical(&stripped, &is_annotation, &mut text);
-                                }
+                                Value::Object(o) => put_object(
+                                    o,
+                                    &|k| k == "id" || is_annotation(k),
+                                    &is_annotation,
+                                    &mut text,
+                                ),
                                 other => put_canonical(other, &is_annotation, &mut text),
                             }
                             text
@@ -158,16 +155,21 @@ pub fn canonical_hash(contract: &Contract, payload: &Value) -> String {
                         .collect()
                 })
                 .unwrap_or_default();
-            items.sort();
+            items.sort_unstable();
             hasher.put("[");
-            hasher.put(&items.join(","));
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    hasher.put(",");
+                }
+                hasher.put(item);
+            }
             hasher.put("]");
             continue;
         }
         put_canonical(v, &is_annotation, &mut hasher);
     }
     hasher.put("}");
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    hasher.finish()
 }
 
 /// One flattened setting.

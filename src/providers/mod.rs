@@ -18,6 +18,9 @@ pub struct RawPolicy {
     pub platform: String,
     pub odata_type: Option<String>,
     pub payload: Value,
+    /// The payload's compact JSON text, when the source had it verbatim and it means
+    /// exactly `payload` (no duplicate keys); else the payload is serialised again.
+    pub text: Option<String>,
     /// Where it came from (relative path), for warnings.
     pub origin: String,
 }

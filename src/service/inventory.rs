@@ -85,6 +85,8 @@ impl SyncOutcome {
     }
 }
 
+type PreparedBatch = Vec<Result<Vec<Prepared>, (usize, String)>>;
+
 struct Prepared {
     key: (String, String),
     origin: String,
@@ -103,10 +105,17 @@ fn prepare_items(
         raws.into_iter()
             .map(|raw| {
                 let hash = canonical_hash(raw.contract, &raw.payload);
-                let settings = serde_json::to_value(flatten_settings(raw.contract, &raw.payload))
-                    .map_err(|e| (idx, e.to_string()))?;
+                let setting_count =
+                    i32::try_from(flatten_settings(raw.contract, &raw.payload).len())
+                        .unwrap_or(i32::MAX);
                 let assignments = serde_json::to_value(assignments(&raw.payload))
                     .map_err(|e| (idx, e.to_string()))?;
+                let payload = match raw.text {
+                    Some(text) => text,
+                    None => {
+                        serde_json::to_string(&raw.payload).map_err(|e| (idx, e.to_string()))?
+                    }
+                };
                 Ok(Prepared {
                     key: (raw.contract.collection.to_string(), raw.external_id.clone()),
                     origin: raw.origin,
@@ -119,9 +128,9 @@ fn prepare_items(
                         display_name: raw.display_name,
                         platform: raw.platform,
                         odata_type: raw.odata_type,
-                        payload: raw.payload,
+                        payload,
                         payload_hash: hash,
-                        settings,
+                        setting_count,
                         assignments,
                         source_folder: item.top_folder.clone(),
                     },
@@ -202,21 +211,25 @@ pub async fn sync_inventory(
         return Ok(outcome);
     }
     let mut processed = 0;
-    // Parsing the next batch overlaps with writing the current one.
-    let spawn_prepare = |items: Vec<SourceItem>| {
+    // Reading and parsing run ahead of writing, on their own threads: a bounded channel
+    // keeps at most two parsed batches waiting, and dropping the receiver (cancel, error)
+    // stops the producer.
+    let (batch_tx, mut batch_rx) =
+        tokio::sync::mpsc::channel::<(Vec<SourceItem>, PreparedBatch)>(2);
+    {
         let source = source.clone();
+        let items = plan.items.clone();
         let (ws, tenant) = (req.workspace, req.tenant);
-        tokio::task::spawn_blocking(move || prepare_items(&source, &items, ws, tenant))
-    };
-    let mut batches = plan.items.chunks(BATCH).map(<[SourceItem]>::to_vec);
-    let mut next = batches
-        .next()
-        .map(|items| (items.clone(), spawn_prepare(items)));
-    while let Some((items, handle)) = next.take() {
-        let prepared = handle.await.map_err(AppError::internal)?;
-        next = batches
-            .next()
-            .map(|items| (items.clone(), spawn_prepare(items)));
+        tokio::task::spawn_blocking(move || {
+            for chunk in items.chunks(BATCH) {
+                let prepared = prepare_items(&source, chunk, ws, tenant);
+                if batch_tx.blocking_send((chunk.to_vec(), prepared)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    while let Some((items, prepared)) = batch_rx.recv().await {
         let chunk = &items;
         let mut to_insert: Vec<NewPolicy> = Vec::new();
         let mut to_update: Vec<(Uuid, NewPolicy, i32, bool, String)> = Vec::new();
@@ -273,10 +286,22 @@ pub async fn sync_inventory(
             let (ws, run, actor) = (req.workspace, req.run, req.actor.clone());
             let inserted = conn
                 .transaction::<_, AppError, _>(async |conn| {
+                    store::policies::relax_commit_durability(conn).await?;
                     let ids = store::policies::insert_policies(conn, &to_insert, run).await?;
                     for (id, new, version, restore, _) in &to_update {
-                        store::policies::update_policy_payload(conn, ws, *id, new, *version, *restore, run, now).await?;
+                        store::policies::update_policy_head(conn, ws, *id, new, *version, *restore, now).await?;
                     }
+                    let versions: Vec<store::policies::VersionInsert<'_>> = to_update
+                        .iter()
+                        .map(|(id, new, version, _, _)| store::policies::VersionInsert {
+                            policy_id: *id,
+                            workspace_id: ws.0,
+                            version: *version,
+                            payload_hash: &new.payload_hash,
+                            payload: &new.payload,
+                        })
+                        .collect();
+                    store::policies::insert_versions(conn, &versions, run).await?;
                     let restore_ids: Vec<Uuid> = to_restore.iter().map(|(id, _)| *id).collect();
                     store::policies::restore_policies(conn, ws, &restore_ids, now).await?;
                     let restored = to_restore

@@ -25,9 +25,7 @@ pub struct PolicyRow {
     pub display_name: String,
     pub platform: String,
     pub odata_type: Option<String>,
-    pub payload: Value,
     pub payload_hash: String,
-    pub settings: Value,
     pub assignments: Value,
     pub lifecycle_state: String,
     pub version_count: i32,
@@ -37,6 +35,7 @@ pub struct PolicyRow {
     pub deleted_at: Option<DateTime<Utc>>,
     pub restored_at: Option<DateTime<Utc>>,
     pub source_folder: Option<String>,
+    pub setting_count: i32,
 }
 
 /// What a sync needs to know about an existing policy.
@@ -79,8 +78,8 @@ pub async fn list_policy_heads(
         .collect())
 }
 
-#[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = policies)]
+/// A policy as read from a source: the row's columns and the payload of its version.
+#[derive(Clone, Debug)]
 pub struct NewPolicy {
     pub workspace_id: Uuid,
     pub tenant_id: Uuid,
@@ -89,14 +88,27 @@ pub struct NewPolicy {
     pub display_name: String,
     pub platform: String,
     pub odata_type: Option<String>,
-    pub payload: Value,
     pub payload_hash: String,
-    pub settings: Value,
     pub assignments: Value,
     pub source_folder: Option<String>,
+    pub setting_count: i32,
+    /// The payload's JSON text, stored in the policy's version (not on the policy row).
+    pub payload: String,
 }
 
-/// Inserts new policies with their first version, in two statements.
+#[derive(QueryableByName)]
+struct InsertedKey {
+    #[diesel(sql_type = sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = sql_types::Text)]
+    contract_type: String,
+    #[diesel(sql_type = sql_types::Text)]
+    external_id: String,
+}
+
+/// Inserts new policies (of one tenant) with their first version, in two statements
+/// whatever their number (arrays, not one bind parameter per value). Returns the new ids
+/// in the order of `new`.
 pub async fn insert_policies(
     conn: &mut Conn,
     new: &[NewPolicy],
@@ -105,49 +117,119 @@ pub async fn insert_policies(
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    // PostgreSQL takes at most 65,535 bind parameters per statement: 12 columns x 1,000
-    // rows stays well below.
-    let mut ids: Vec<Uuid> = Vec::with_capacity(new.len());
-    for chunk in new.chunks(1_000) {
-        let chunk_ids: Vec<Uuid> = diesel::insert_into(policies::table)
-            .values(chunk)
-            .returning(policies::id)
-            .get_results(conn)
-            .await?;
-        ids.extend(chunk_ids);
-    }
-    let versions: Vec<_> = ids
+    let col = |f: fn(&NewPolicy) -> &str| new.iter().map(f).collect::<Vec<&str>>();
+    let rows: Vec<InsertedKey> = diesel::sql_query(
+        "INSERT INTO policies (workspace_id, tenant_id, contract_type, external_id, display_name, \
+                               platform, odata_type, payload_hash, assignments, source_folder, setting_count) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                              $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::int4[]) \
+         RETURNING id, contract_type, external_id",
+    )
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(new.iter().map(|p| p.workspace_id).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(new.iter().map(|p| p.tenant_id).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Text>, _>(col(|p| &p.contract_type))
+    .bind::<sql_types::Array<sql_types::Text>, _>(col(|p| &p.external_id))
+    .bind::<sql_types::Array<sql_types::Text>, _>(col(|p| &p.display_name))
+    .bind::<sql_types::Array<sql_types::Text>, _>(col(|p| &p.platform))
+    .bind::<sql_types::Array<sql_types::Nullable<sql_types::Text>>, _>(
+        new.iter().map(|p| p.odata_type.as_deref()).collect::<Vec<_>>(),
+    )
+    .bind::<sql_types::Array<sql_types::Text>, _>(col(|p| &p.payload_hash))
+    .bind::<sql_types::Array<sql_types::Jsonb>, _>(new.iter().map(|p| &p.assignments).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Nullable<sql_types::Text>>, _>(
+        new.iter().map(|p| p.source_folder.as_deref()).collect::<Vec<_>>(),
+    )
+    .bind::<sql_types::Array<sql_types::Integer>, _>(new.iter().map(|p| p.setting_count).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    let by_key: HashMap<(&str, &str), Uuid> = rows
         .iter()
-        .zip(new)
-        .map(|(id, p)| {
-            (
-                policy_versions::policy_id.eq(*id),
-                policy_versions::workspace_id.eq(p.workspace_id),
-                policy_versions::version.eq(1),
-                policy_versions::payload_hash.eq(&p.payload_hash),
-                policy_versions::payload.eq(&p.payload),
-                policy_versions::operation_run_id.eq(run),
-            )
+        .map(|r| ((r.contract_type.as_str(), r.external_id.as_str()), r.id))
+        .collect();
+    let ids: Vec<Uuid> = new
+        .iter()
+        .filter_map(|p| {
+            by_key
+                .get(&(p.contract_type.as_str(), p.external_id.as_str()))
+                .copied()
         })
         .collect();
-    for chunk in versions.chunks(1_000) {
-        diesel::insert_into(policy_versions::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
+    if ids.len() != new.len() {
+        return Err(crate::error::AppError::internal(
+            "inserted policies do not match their input",
+        ));
     }
+    let versions: Vec<VersionInsert<'_>> = ids
+        .iter()
+        .zip(new)
+        .map(|(id, p)| VersionInsert {
+            policy_id: *id,
+            workspace_id: p.workspace_id,
+            version: 1,
+            payload_hash: &p.payload_hash,
+            payload: &p.payload,
+        })
+        .collect();
+    insert_versions(conn, &versions, run).await?;
     Ok(ids)
 }
 
-/// Replaces a policy's payload and records the new version. Restores it if it was deleted.
-pub async fn update_policy_payload(
+/// One version to record.
+pub struct VersionInsert<'a> {
+    pub policy_id: Uuid,
+    pub workspace_id: Uuid,
+    pub version: i32,
+    pub payload_hash: &'a str,
+    /// JSON text, serialised from (or checked against) the parsed payload.
+    pub payload: &'a str,
+}
+
+/// Records versions, in one statement.
+pub async fn insert_versions(
+    conn: &mut Conn,
+    versions: &[VersionInsert<'_>],
+    run: Option<Uuid>,
+) -> AppResult<()> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO policy_versions (policy_id, workspace_id, version, payload_hash, payload, operation_run_id) \
+         SELECT policy_id, workspace_id, version, payload_hash, payload, $6 \
+         FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[]) \
+              AS t(policy_id, workspace_id, version, payload_hash, payload)",
+    )
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(versions.iter().map(|v| v.policy_id).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(versions.iter().map(|v| v.workspace_id).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Integer>, _>(versions.iter().map(|v| v.version).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Text>, _>(versions.iter().map(|v| v.payload_hash).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Text>, _>(versions.iter().map(|v| v.payload).collect::<Vec<_>>())
+    .bind::<sql_types::Nullable<sql_types::Uuid>, _>(run)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Lets the current transaction commit without waiting for its WAL to reach disk. Used
+/// for an import's batches only: a crash can lose the last fraction of a second of them,
+/// which the interrupted run's retry (or the next sync) reads again; the sync's final
+/// transaction commits durably, and with it every batch before it.
+pub async fn relax_commit_durability(conn: &mut Conn) -> AppResult<()> {
+    diesel::sql_query("SET LOCAL synchronous_commit = off")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Points a policy at its new current version (recorded with [`insert_versions`]) and
+/// updates the columns read from it. Restores it if it was deleted.
+pub async fn update_policy_head(
     conn: &mut Conn,
     workspace: WorkspaceId,
     id: Uuid,
     new: &NewPolicy,
     next_version: i32,
     restore: bool,
-    run: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     diesel::update(
@@ -159,9 +241,8 @@ pub async fn update_policy_payload(
         policies::display_name.eq(&new.display_name),
         policies::platform.eq(&new.platform),
         policies::odata_type.eq(&new.odata_type),
-        policies::payload.eq(&new.payload),
         policies::payload_hash.eq(&new.payload_hash),
-        policies::settings.eq(&new.settings),
+        policies::setting_count.eq(new.setting_count),
         policies::assignments.eq(&new.assignments),
         policies::source_folder.eq(&new.source_folder),
         policies::version_count.eq(next_version),
@@ -173,17 +254,6 @@ pub async fn update_policy_payload(
     if restore {
         restore_policies(conn, workspace, &[id], now).await?;
     }
-    diesel::insert_into(policy_versions::table)
-        .values((
-            policy_versions::policy_id.eq(id),
-            policy_versions::workspace_id.eq(workspace.0),
-            policy_versions::version.eq(next_version),
-            policy_versions::payload_hash.eq(&new.payload_hash),
-            policy_versions::payload.eq(&new.payload),
-            policy_versions::operation_run_id.eq(run),
-        ))
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
@@ -339,8 +409,8 @@ pub async fn list_policies_by_tenants(
 ) -> AppResult<Vec<PolicyRow>> {
     Ok(diesel::sql_query(format!(
         "SELECT id, workspace_id, tenant_id, contract_type, external_id, display_name, platform, odata_type, \
-                payload, payload_hash, settings, assignments, lifecycle_state, version_count, first_seen_at, \
-                last_seen_at, updated_at, deleted_at, restored_at, source_folder \
+                payload_hash, assignments, lifecycle_state, version_count, first_seen_at, \
+                last_seen_at, updated_at, deleted_at, restored_at, source_folder, setting_count \
          FROM (SELECT p.*, row_number() OVER (PARTITION BY tenant_id ORDER BY display_name, id) AS rn \
                FROM policies p WHERE {TENANT_FILTER}) ranked \
          WHERE rn > $7 AND rn <= $7 + $8 ORDER BY tenant_id, rn"
@@ -389,7 +459,7 @@ pub struct PolicyVersionRow {
     pub workspace_id: Uuid,
     pub version: i32,
     pub payload_hash: String,
-    pub payload: Value,
+    pub payload: String,
     pub operation_run_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -413,4 +483,41 @@ pub async fn list_versions_by_policies(
     .bind::<sql_types::BigInt, _>(window.limit)
     .load(conn)
     .await?)
+}
+
+#[derive(QueryableByName)]
+struct PayloadRow {
+    #[diesel(sql_type = sql_types::Uuid)]
+    policy_id: Uuid,
+    #[diesel(sql_type = sql_types::Text)]
+    payload: String,
+}
+
+/// Parses a stored payload (JSON text written by the import).
+pub fn parse_stored_payload(text: &str) -> AppResult<Value> {
+    serde_json::from_str(text).map_err(crate::error::AppError::internal)
+}
+
+/// The payloads of given versions (policy id, version number) of the given workspaces'
+/// policies, in one statement.
+pub async fn list_version_payloads(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+    keys: &[(Uuid, i32)],
+) -> AppResult<Vec<(Uuid, Value)>> {
+    let (ids, versions): (Vec<Uuid>, Vec<i32>) = keys.iter().copied().unzip();
+    let rows: Vec<PayloadRow> = diesel::sql_query(
+        "SELECT v.policy_id, v.payload FROM policy_versions v \
+         JOIN unnest($2::uuid[], $3::int4[]) AS k(policy_id, version) \
+           ON v.policy_id = k.policy_id AND v.version = k.version \
+         WHERE v.workspace_id = ANY($1)",
+    )
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(workspaces)
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(&ids)
+    .bind::<sql_types::Array<sql_types::Integer>, _>(&versions)
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.policy_id, parse_stored_payload(&r.payload)?)))
+        .collect()
 }
