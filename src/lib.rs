@@ -33,6 +33,9 @@ use crate::{
 /// Key of the generated HS256 secret in `server_settings`.
 const JWT_SECRET_KEY: &str = "jwt.hs256_secret";
 
+/// Key of the generated secret-fingerprint (HMAC) key in `server_settings`.
+const FINGERPRINT_KEY: &str = "secrets.fingerprint_key";
+
 /// Creates the database if needed, migrates it and builds the process context (pool,
 /// enforcer, token service, event bus) without listening for events.
 pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
@@ -51,6 +54,19 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         }
     };
     let tokens = Arc::new(TokenService::new(&secret, &config.jwt)?);
+    // The key of secret fingerprints: generated once per deployment, never returned.
+    let fingerprint_key = {
+        let mut conn = db.conn().await?;
+        store::settings::get_or_insert(&mut conn, FINGERPRINT_KEY, || {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        })
+        .await?
+    };
+    let fingerprinter = Arc::new(crate::domain::secrets::Fingerprinter::new(
+        fingerprint_key.as_bytes(),
+    ));
     let authz = Arc::new(Authz::load(&db).await?);
     Ok(Arc::new(AppContext {
         db,
@@ -58,6 +74,7 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         authz,
         tokens,
         events: EventBus::new(),
+        fingerprinter,
     }))
 }
 

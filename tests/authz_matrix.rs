@@ -77,6 +77,10 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::OperationRunCancel,
         [true, true, true, true, true, false, false],
     ),
+    (
+        Capability::SecretInventoryRead,
+        [true, true, true, true, true, true, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {
@@ -144,6 +148,10 @@ async fn attempt(
         ),
         Capability::OperationRunRead => (
             "query($id: ID!) { workspace(id: $id) { operationRuns(first: 1) { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        Capability::SecretInventoryRead => (
+            "query($id: ID!) { workspace(id: $id) { secretInventory(first: 1) { totalCount } } }",
             json!({"id": ws}),
         ),
         Capability::OperationRunCancel => (
@@ -302,7 +310,7 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
                 Capability::TenantUpdate => app.gql(Some(&stranger), "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { tenant { id } } }", json!({"i": {"tenantId": tenant, "displayName": "x"}})).await,
                 Capability::MemberManage => app.gql(Some(&stranger), "mutation($i: GrantRoleInput!) { grantRole(input: $i) { role } }", json!({"i": {"workspaceId": ws, "userId": "stranger@elsewhere.test", "role": "OWNER"}})).await,
                 Capability::ConnectionManage => app.gql(Some(&stranger), "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }", json!({"i": {"tenantId": tenant, "path": "x"}})).await,
-                Capability::PolicyRead | Capability::OperationRunRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { policies { totalCount } operationRuns { totalCount } } }", json!({"id": ws})).await,
+                Capability::PolicyRead | Capability::OperationRunRead | Capability::SecretInventoryRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { policies { totalCount } operationRuns { totalCount } secretInventory { totalCount } } }", json!({"id": ws})).await,
                 Capability::InventorySync => app.gql(Some(&stranger), "mutation($i: StartInventorySyncInput!) { startInventorySync(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}})).await,
                 Capability::OperationRunCancel => {
                     let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::OperationRun, uuid::Uuid::new_v4());

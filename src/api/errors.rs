@@ -24,6 +24,22 @@ pub mod codes {
 
 /// Converts an application error for the client.
 pub fn to_graphql(err: AppError) -> Error {
+    // Messages can quote input; a secret in it is not echoed back or logged.
+    use crate::domain::secrets::redact_text;
+    let err = match err {
+        AppError::Unauthenticated(m) => AppError::Unauthenticated(redact_text(&m).into_owned()),
+        AppError::Forbidden(m) => AppError::Forbidden(redact_text(&m).into_owned()),
+        AppError::Conflict(m) => AppError::Conflict(redact_text(&m).into_owned()),
+        AppError::BadInput { field, message } => AppError::BadInput {
+            field,
+            message: redact_text(&message).into_owned(),
+        },
+        AppError::Internal(d) => AppError::Internal(redact_text(&d).into()),
+        AppError::DatabaseUnavailable(d) => {
+            AppError::DatabaseUnavailable(redact_text(&d).into_owned())
+        }
+        other => other,
+    };
     match err {
         AppError::Unauthenticated(msg) => {
             Error::new(msg).extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED))

@@ -166,6 +166,104 @@ pub struct PolicyAssignment {
     pub intent: Option<String>,
 }
 
+/// Where a payload holds a secret. The value itself is never stored or returned.
+#[derive(SimpleObject, Clone)]
+pub struct SecretField {
+    /// Property path: dotted names; array entries by `omaUri`, settings catalog
+    /// definition id, or index.
+    pub path: String,
+    /// What kind of secret, e.g. `wifi.pre_shared_key`, `oma.encrypted`,
+    /// `pattern.password_assignment`.
+    pub classification: String,
+    /// `SCHEMA` (the contract registry says so) or `PATTERN` (the detector found it).
+    pub source: String,
+    /// HMAC-SHA256 of the value under the deployment's key: equal fingerprints, equal
+    /// secrets. Null when the export only held a placeholder.
+    pub fingerprint: Option<String>,
+    /// The export held a placeholder (`****`, `PGEvPg==`) instead of the value.
+    pub masked_at_source: bool,
+}
+
+/// How a secret differs from the previous version.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SecretChangeKind {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// A secret added, changed or removed by a version.
+#[derive(SimpleObject, Clone)]
+pub struct SecretChange {
+    pub path: String,
+    pub classification: String,
+    pub change: SecretChangeKind,
+}
+
+fn secret_fields_of(stored: &serde_json::Value) -> async_graphql::Result<Vec<SecretField>> {
+    let fields: Vec<crate::domain::secrets::SecretField> =
+        serde_json::from_value(stored.clone())
+            .map_err(|e| super::errors::to_graphql(AppError::internal(e)))?;
+    Ok(fields
+        .into_iter()
+        .map(|f| SecretField {
+            path: f.path,
+            classification: f.classification,
+            source: f.source,
+            fingerprint: f.fingerprint,
+            masked_at_source: f.masked_at_source,
+        })
+        .collect())
+}
+
+/// A policy in the secret inventory: which kinds of secrets it holds, and where.
+#[derive(Clone)]
+pub struct SecretInventoryEntry(pub PolicyRow);
+
+#[Object]
+impl SecretInventoryEntry {
+    async fn policy(&self) -> Policy {
+        Policy(self.0.clone())
+    }
+    /// Distinct classifications, sorted.
+    async fn classifications(&self) -> async_graphql::Result<Vec<String>> {
+        let mut c: Vec<String> = secret_fields_of(&self.0.secret_fields)?
+            .into_iter()
+            .map(|f| f.classification)
+            .collect();
+        c.sort();
+        c.dedup();
+        Ok(c)
+    }
+    async fn secret_fields(&self) -> async_graphql::Result<Vec<SecretField>> {
+        secret_fields_of(&self.0.secret_fields)
+    }
+    /// Values redacted (placeholders masked at the source are not counted).
+    async fn redaction_count(&self) -> i32 {
+        self.0.redaction_count
+    }
+}
+
+/// `Workspace.secretInventory`: capability `secret.inventory.read`.
+pub async fn workspace_secret_inventory(
+    ctx: &Context<'_>,
+    workspace: WorkspaceId,
+    page: PageArgs,
+) -> AppResult<Conn<SecretInventoryEntry>> {
+    access(ctx)
+        .require(workspace, Capability::SecretInventoryRead)
+        .await?;
+    let mut conn = app(ctx).db.conn().await?;
+    let total = store::policies::count_secret_policies(&mut conn, workspace).await?;
+    let window = page.window(total as usize)?;
+    let rows = store::policies::list_secret_policies(&mut conn, workspace, window).await?;
+    Ok(connection(
+        rows.into_iter().map(SecretInventoryEntry).collect(),
+        window,
+        total,
+    ))
+}
+
 /// One distinct payload a policy has had.
 #[derive(Clone)]
 pub struct PolicyVersion(pub PolicyVersionRow);
@@ -189,6 +287,28 @@ impl PolicyVersion {
     /// When this payload was first seen.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
+    }
+    /// Where this version's payload holds secrets.
+    async fn secret_fields(&self) -> async_graphql::Result<Vec<SecretField>> {
+        secret_fields_of(&self.0.secret_fields)
+    }
+    /// Secrets added, changed (by fingerprint) or removed since the previous version.
+    async fn secret_changes(&self) -> async_graphql::Result<Vec<SecretChange>> {
+        let changes: Vec<crate::domain::secrets::SecretChange> =
+            serde_json::from_value(self.0.secret_changes.clone())
+                .map_err(|e| super::errors::to_graphql(AppError::internal(e)))?;
+        Ok(changes
+            .into_iter()
+            .map(|c| SecretChange {
+                path: c.path,
+                classification: c.classification,
+                change: match c.change.as_str() {
+                    "ADDED" => SecretChangeKind::Added,
+                    "REMOVED" => SecretChangeKind::Removed,
+                    _ => SecretChangeKind::Changed,
+                },
+            })
+            .collect())
     }
     /// The run that saw it first.
     async fn operation_run_id(&self) -> Option<ID> {
@@ -331,6 +451,17 @@ impl Policy {
                 value_type: s.value_type,
             })
             .collect())
+    }
+
+    /// Where the payload holds secrets (their values are redacted).
+    async fn secret_fields(&self) -> async_graphql::Result<Vec<SecretField>> {
+        secret_fields_of(&self.0.secret_fields)
+    }
+
+    /// Secret values redacted from the payload (placeholders masked at the source are not
+    /// counted).
+    async fn redaction_count(&self) -> i32 {
+        self.0.redaction_count
     }
 
     /// Number of flattened settings.

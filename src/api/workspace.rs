@@ -213,6 +213,28 @@ impl Workspace {
         .api()
     }
 
+    /// Which policies hold which kinds of secrets (never their values). Capability
+    /// `secret.inventory.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn secret_inventory(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n entries (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns entries after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n entries (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns entries before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<super::policy::SecretInventoryEntry>> {
+        super::policy::workspace_secret_inventory(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+        )
+        .await
+        .api()
+    }
+
     /// The operations table: runs, newest first by default. Capability `operation_run.read`.
     #[graphql(
         complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"

@@ -53,6 +53,7 @@ capabilities! {
     InventorySync => ("inventory", "sync"), "start inventory syncs";
     OperationRunRead => ("operation_run", "read"), "see operation runs and their progress";
     OperationRunCancel => ("operation_run", "cancel"), "cancel operation runs";
+    SecretInventoryRead => ("secret.inventory", "read"), "list which policies hold which kinds of secrets (never their values)";
 }
 
 impl fmt::Display for Capability {

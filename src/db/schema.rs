@@ -97,6 +97,8 @@ diesel::table! {
         restored_at -> Nullable<Timestamptz>,
         source_folder -> Nullable<Text>,
         setting_count -> Int4,
+        secret_fields -> Jsonb,
+        redaction_count -> Int4,
     }
 }
 
@@ -110,6 +112,8 @@ diesel::table! {
         payload -> Text,
         operation_run_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        secret_fields -> Jsonb,
+        secret_changes -> Jsonb,
     }
 }
 

@@ -5,4 +5,5 @@ pub mod contracts;
 pub mod ids;
 pub mod policy;
 pub mod roles;
+pub mod secrets;
 pub mod workspace;

@@ -307,6 +307,13 @@ fn walk_instance(instance: &Value, prefix: &str, out: &mut Vec<FlatSetting>) {
 
 fn walk_classic(key: &str, value: &Value, out: &mut Vec<FlatSetting>) {
     match value {
+        // A redacted secret is one setting, compared by its fingerprint.
+        marker if super::secrets::is_marker(marker) => out.push(FlatSetting {
+            path: key.to_string(),
+            definition_id: None,
+            value_type: "secret".to_string(),
+            value: strip_annotations(marker),
+        }),
         Value::Object(map) => {
             for (k, v) in map {
                 if k.starts_with('@') || k.contains("@odata.") {

@@ -26,6 +26,7 @@ use crate::{
     domain::{
         ids::{TenantId, WorkspaceId},
         policy::{assignments, canonical_hash, flatten_settings},
+        secrets::{redact_payload, redact_text, secret_changes, Fingerprinter, SecretField},
     },
     error::{AppError, AppResult},
     providers::{export_dir::ExportDir, PolicySource, SourceItem},
@@ -85,6 +86,17 @@ impl SyncOutcome {
     }
 }
 
+/// A policy whose payload changed: its new version.
+struct Update {
+    id: Uuid,
+    new: NewPolicy,
+    version: i32,
+    restore: bool,
+    previous_name: String,
+    /// `[SecretChange]` against the previous version.
+    secret_changes: serde_json::Value,
+}
+
 type PreparedBatch = Vec<Result<Vec<Prepared>, (usize, String)>>;
 
 struct Prepared {
@@ -99,11 +111,21 @@ fn prepare_items(
     items: &[SourceItem],
     workspace: WorkspaceId,
     tenant: TenantId,
+    fingerprinter: &Fingerprinter,
 ) -> Vec<Result<Vec<Prepared>, (usize, String)>> {
     let prepare = |idx: usize, item: &SourceItem| -> Result<Vec<Prepared>, (usize, String)> {
         let raws = source.read(item).map_err(|p| (idx, p.0))?;
         raws.into_iter()
-            .map(|raw| {
+            .map(|mut raw| {
+                // Secrets go before anything is hashed, stored or shown.
+                let redaction = redact_payload(fingerprinter, &mut raw.payload);
+                if redaction.changed() {
+                    raw.text = None;
+                }
+                let display_name = redact_text(&raw.display_name).into_owned();
+                let secret_fields =
+                    serde_json::to_value(&redaction.fields).map_err(|e| (idx, e.to_string()))?;
+                let redaction_count = i32::try_from(redaction.count()).unwrap_or(i32::MAX);
                 let hash = canonical_hash(raw.contract, &raw.payload);
                 let setting_count =
                     i32::try_from(flatten_settings(raw.contract, &raw.payload).len())
@@ -125,12 +147,14 @@ fn prepare_items(
                         tenant_id: tenant.0,
                         contract_type: raw.contract.collection.to_string(),
                         external_id: raw.external_id,
-                        display_name: raw.display_name,
+                        display_name,
                         platform: raw.platform,
                         odata_type: raw.odata_type,
                         payload,
                         payload_hash: hash,
                         setting_count,
+                        secret_fields,
+                        redaction_count,
                         assignments,
                         source_folder: item.top_folder.clone(),
                     },
@@ -169,6 +193,20 @@ fn prepare_items(
 
 /// Runs one sync of one tenant from an export folder.
 pub async fn sync_inventory(
+    app: &AppContext,
+    req: SyncRequest,
+    progress: &mut dyn Progress,
+) -> AppResult<SyncOutcome> {
+    let mut outcome = sync(app, req, progress).await?;
+    // Warnings quote file names and payload text: no secret goes into the run.
+    for w in &mut outcome.warnings {
+        w.path = redact_text(&w.path).into_owned();
+        w.reason = redact_text(&w.reason).into_owned();
+    }
+    Ok(outcome)
+}
+
+async fn sync(
     app: &AppContext,
     req: SyncRequest,
     progress: &mut dyn Progress,
@@ -220,9 +258,10 @@ pub async fn sync_inventory(
         let source = source.clone();
         let items = plan.items.clone();
         let (ws, tenant) = (req.workspace, req.tenant);
+        let fingerprinter = app.fingerprinter.clone();
         tokio::task::spawn_blocking(move || {
             for chunk in items.chunks(BATCH) {
-                let prepared = prepare_items(&source, chunk, ws, tenant);
+                let prepared = prepare_items(&source, chunk, ws, tenant, &fingerprinter);
                 if batch_tx.blocking_send((chunk.to_vec(), prepared)).is_err() {
                     break;
                 }
@@ -232,7 +271,7 @@ pub async fn sync_inventory(
     while let Some((items, prepared)) = batch_rx.recv().await {
         let chunk = &items;
         let mut to_insert: Vec<NewPolicy> = Vec::new();
-        let mut to_update: Vec<(Uuid, NewPolicy, i32, bool, String)> = Vec::new();
+        let mut to_update: Vec<Update> = Vec::new();
         let mut to_restore: Vec<(Uuid, String)> = Vec::new();
         for result in prepared {
             match result {
@@ -263,13 +302,20 @@ pub async fn sync_inventory(
                             None => to_insert.push(p.new),
                             Some(h) if h.payload_hash != p.new.payload_hash => {
                                 let restore = h.lifecycle_state == "DELETED";
-                                to_update.push((
-                                    h.id,
-                                    p.new,
-                                    h.version_count + 1,
+                                let old: Vec<SecretField> =
+                                    serde_json::from_value(h.secret_fields.clone())
+                                        .unwrap_or_default();
+                                let new: Vec<SecretField> =
+                                    serde_json::from_value(p.new.secret_fields.clone())
+                                        .unwrap_or_default();
+                                to_update.push(Update {
+                                    id: h.id,
+                                    new: p.new,
+                                    version: h.version_count + 1,
                                     restore,
-                                    h.display_name.clone(),
-                                ));
+                                    previous_name: h.display_name.clone(),
+                                    secret_changes: json!(secret_changes(&old, &new)),
+                                });
                             }
                             Some(h) if h.lifecycle_state == "DELETED" => {
                                 to_restore.push((h.id, h.display_name.clone()))
@@ -288,17 +334,19 @@ pub async fn sync_inventory(
                 .transaction::<_, AppError, _>(async |conn| {
                     store::policies::relax_commit_durability(conn).await?;
                     let ids = store::policies::insert_policies(conn, &to_insert, run).await?;
-                    for (id, new, version, restore, _) in &to_update {
-                        store::policies::update_policy_head(conn, ws, *id, new, *version, *restore, now).await?;
+                    for u in &to_update {
+                        store::policies::update_policy_head(conn, ws, u.id, &u.new, u.version, u.restore, now).await?;
                     }
                     let versions: Vec<store::policies::VersionInsert<'_>> = to_update
                         .iter()
-                        .map(|(id, new, version, _, _)| store::policies::VersionInsert {
-                            policy_id: *id,
+                        .map(|u| store::policies::VersionInsert {
+                            policy_id: u.id,
                             workspace_id: ws.0,
-                            version: *version,
-                            payload_hash: &new.payload_hash,
-                            payload: &new.payload,
+                            version: u.version,
+                            payload_hash: &u.new.payload_hash,
+                            payload: &u.new.payload,
+                            secret_fields: &u.new.secret_fields,
+                            secret_changes: Some(&u.secret_changes),
                         })
                         .collect();
                     store::policies::insert_versions(conn, &versions, run).await?;
@@ -307,7 +355,7 @@ pub async fn sync_inventory(
                     let restored = to_restore
                         .iter()
                         .map(|(id, name)| (*id, name.clone()))
-                        .chain(to_update.iter().filter(|u| u.3).map(|u| (u.0, u.4.clone())));
+                        .chain(to_update.iter().filter(|u| u.restore).map(|u| (u.id, u.previous_name.clone())));
                     for (id, name) in restored {
                         record(
                             conn,
@@ -324,13 +372,33 @@ pub async fn sync_inventory(
                         )
                         .await?;
                     }
+                    // Secrets are never shown, but auditors see that one changed.
+                    for u in to_update
+                        .iter()
+                        .filter(|u| u.secret_changes.as_array().is_some_and(|a| !a.is_empty()))
+                    {
+                        record(
+                            conn,
+                            Audit {
+                                workspace: Some(ws),
+                                actor: actor.clone(),
+                                action: "policy.secret_change",
+                                target_type: "Policy",
+                                target_id: u.id.to_string(),
+                                before: None,
+                                after: Some(json!({"displayName": u.new.display_name, "version": u.version, "secretChanges": u.secret_changes, "operationRunId": run})),
+                                touches_activity: true,
+                            },
+                        )
+                        .await?;
+                    }
                     Ok(ids)
                 })
                 .await?;
             outcome.counts.created += to_insert.len() as i32;
-            outcome.counts.updated += to_update.iter().filter(|u| !u.3).count() as i32;
+            outcome.counts.updated += to_update.iter().filter(|u| !u.restore).count() as i32;
             outcome.counts.restored +=
-                (to_restore.len() + to_update.iter().filter(|u| u.3).count()) as i32;
+                (to_restore.len() + to_update.iter().filter(|u| u.restore).count()) as i32;
             for (id, p) in inserted.into_iter().zip(to_insert) {
                 heads.insert(
                     (p.contract_type.clone(), p.external_id.clone()),
@@ -343,6 +411,7 @@ pub async fn sync_inventory(
                         lifecycle_state: "ACTIVE".into(),
                         version_count: 1,
                         source_folder: p.source_folder,
+                        secret_fields: p.secret_fields,
                     },
                 );
             }

@@ -33,6 +33,8 @@ pub struct AppContext {
     pub authz: Arc<Authz>,
     pub tokens: Arc<TokenService>,
     pub events: EventBus,
+    /// Fingerprints redacted secrets (HMAC under the deployment's key).
+    pub fingerprinter: Arc<crate::domain::secrets::Fingerprinter>,
 }
 
 /// Turns a validation failure into BAD_USER_INPUT.

@@ -36,6 +36,8 @@ pub struct PolicyRow {
     pub restored_at: Option<DateTime<Utc>>,
     pub source_folder: Option<String>,
     pub setting_count: i32,
+    pub secret_fields: Value,
+    pub redaction_count: i32,
 }
 
 /// What a sync needs to know about an existing policy.
@@ -49,6 +51,7 @@ pub struct PolicyHead {
     pub lifecycle_state: String,
     pub version_count: i32,
     pub source_folder: Option<String>,
+    pub secret_fields: Value,
 }
 
 /// Every policy of a tenant, keyed by (contract type, external id).
@@ -69,6 +72,7 @@ pub async fn list_policy_heads(
             policies::lifecycle_state,
             policies::version_count,
             policies::source_folder,
+            policies::secret_fields,
         ))
         .load(conn)
         .await?;
@@ -92,7 +96,11 @@ pub struct NewPolicy {
     pub assignments: Value,
     pub source_folder: Option<String>,
     pub setting_count: i32,
-    /// The payload's JSON text, stored in the policy's version (not on the policy row).
+    /// Where the (redacted) payload holds secrets: `[SecretField]`.
+    pub secret_fields: Value,
+    pub redaction_count: i32,
+    /// The payload's JSON text, redacted, stored in the policy's version (not on the
+    /// policy row).
     pub payload: String,
 }
 
@@ -120,9 +128,10 @@ pub async fn insert_policies(
     let col = |f: fn(&NewPolicy) -> &str| new.iter().map(f).collect::<Vec<&str>>();
     let rows: Vec<InsertedKey> = diesel::sql_query(
         "INSERT INTO policies (workspace_id, tenant_id, contract_type, external_id, display_name, \
-                               platform, odata_type, payload_hash, assignments, source_folder, setting_count) \
+                               platform, odata_type, payload_hash, assignments, source_folder, setting_count, \
+                               secret_fields, redaction_count) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                              $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::int4[]) \
+                              $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::int4[], $12::jsonb[], $13::int4[]) \
          RETURNING id, contract_type, external_id",
     )
     .bind::<sql_types::Array<sql_types::Uuid>, _>(new.iter().map(|p| p.workspace_id).collect::<Vec<_>>())
@@ -140,6 +149,8 @@ pub async fn insert_policies(
         new.iter().map(|p| p.source_folder.as_deref()).collect::<Vec<_>>(),
     )
     .bind::<sql_types::Array<sql_types::Integer>, _>(new.iter().map(|p| p.setting_count).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Jsonb>, _>(new.iter().map(|p| &p.secret_fields).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Integer>, _>(new.iter().map(|p| p.redaction_count).collect::<Vec<_>>())
     .load(conn)
     .await?;
     let by_key: HashMap<(&str, &str), Uuid> = rows
@@ -168,6 +179,8 @@ pub async fn insert_policies(
             version: 1,
             payload_hash: &p.payload_hash,
             payload: &p.payload,
+            secret_fields: &p.secret_fields,
+            secret_changes: None,
         })
         .collect();
     insert_versions(conn, &versions, run).await?;
@@ -182,6 +195,9 @@ pub struct VersionInsert<'a> {
     pub payload_hash: &'a str,
     /// JSON text, serialised from (or checked against) the parsed payload.
     pub payload: &'a str,
+    pub secret_fields: &'a Value,
+    /// Secrets added, changed or removed since the previous version (none for a first).
+    pub secret_changes: Option<&'a Value>,
 }
 
 /// Records versions, in one statement.
@@ -194,10 +210,11 @@ pub async fn insert_versions(
         return Ok(());
     }
     diesel::sql_query(
-        "INSERT INTO policy_versions (policy_id, workspace_id, version, payload_hash, payload, operation_run_id) \
-         SELECT policy_id, workspace_id, version, payload_hash, payload, $6 \
-         FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[]) \
-              AS t(policy_id, workspace_id, version, payload_hash, payload)",
+        "INSERT INTO policy_versions (policy_id, workspace_id, version, payload_hash, payload, operation_run_id, \
+                                      secret_fields, secret_changes) \
+         SELECT policy_id, workspace_id, version, payload_hash, payload, $6, secret_fields, secret_changes \
+         FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $7::jsonb[], $8::jsonb[]) \
+              AS t(policy_id, workspace_id, version, payload_hash, payload, secret_fields, secret_changes)",
     )
     .bind::<sql_types::Array<sql_types::Uuid>, _>(versions.iter().map(|v| v.policy_id).collect::<Vec<_>>())
     .bind::<sql_types::Array<sql_types::Uuid>, _>(versions.iter().map(|v| v.workspace_id).collect::<Vec<_>>())
@@ -205,6 +222,13 @@ pub async fn insert_versions(
     .bind::<sql_types::Array<sql_types::Text>, _>(versions.iter().map(|v| v.payload_hash).collect::<Vec<_>>())
     .bind::<sql_types::Array<sql_types::Text>, _>(versions.iter().map(|v| v.payload).collect::<Vec<_>>())
     .bind::<sql_types::Nullable<sql_types::Uuid>, _>(run)
+    .bind::<sql_types::Array<sql_types::Jsonb>, _>(versions.iter().map(|v| v.secret_fields).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Jsonb>, _>(
+        versions
+            .iter()
+            .map(|v| v.secret_changes.cloned().unwrap_or_else(|| Value::Array(Vec::new())))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())
@@ -243,6 +267,8 @@ pub async fn update_policy_head(
         policies::odata_type.eq(&new.odata_type),
         policies::payload_hash.eq(&new.payload_hash),
         policies::setting_count.eq(new.setting_count),
+        policies::secret_fields.eq(&new.secret_fields),
+        policies::redaction_count.eq(new.redaction_count),
         policies::assignments.eq(&new.assignments),
         policies::source_folder.eq(&new.source_folder),
         policies::version_count.eq(next_version),
@@ -341,6 +367,34 @@ fn filtered(workspaces: &[Uuid], q: &PolicyQuery) -> policies::BoxedQuery<'stati
     query
 }
 
+/// Policies of a workspace that hold secrets (or secret placeholders).
+fn with_secrets(workspace: WorkspaceId) -> policies::BoxedQuery<'static, Pg> {
+    policies::table
+        .filter(policies::workspace_id.eq(workspace.0))
+        .filter(diesel::dsl::sql::<sql_types::Bool>(
+            "(redaction_count > 0 OR secret_fields <> '[]'::jsonb)",
+        ))
+        .into_boxed()
+}
+
+pub async fn count_secret_policies(conn: &mut Conn, workspace: WorkspaceId) -> AppResult<i64> {
+    Ok(with_secrets(workspace).count().get_result(conn).await?)
+}
+
+pub async fn list_secret_policies(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    window: Window,
+) -> AppResult<Vec<PolicyRow>> {
+    Ok(with_secrets(workspace)
+        .select(PolicyRow::as_select())
+        .order_by((policies::display_name.asc(), policies::id.asc()))
+        .offset(window.offset)
+        .limit(window.limit)
+        .load(conn)
+        .await?)
+}
+
 pub async fn count_policies(
     conn: &mut Conn,
     workspace: WorkspaceId,
@@ -410,7 +464,8 @@ pub async fn list_policies_by_tenants(
     Ok(diesel::sql_query(format!(
         "SELECT id, workspace_id, tenant_id, contract_type, external_id, display_name, platform, odata_type, \
                 payload_hash, assignments, lifecycle_state, version_count, first_seen_at, \
-                last_seen_at, updated_at, deleted_at, restored_at, source_folder, setting_count \
+                last_seen_at, updated_at, deleted_at, restored_at, source_folder, setting_count, \
+                secret_fields, redaction_count \
          FROM (SELECT p.*, row_number() OVER (PARTITION BY tenant_id ORDER BY display_name, id) AS rn \
                FROM policies p WHERE {TENANT_FILTER}) ranked \
          WHERE rn > $7 AND rn <= $7 + $8 ORDER BY tenant_id, rn"
@@ -462,6 +517,8 @@ pub struct PolicyVersionRow {
     pub payload: String,
     pub operation_run_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub secret_fields: Value,
+    pub secret_changes: Value,
 }
 
 /// Newest-first windows of versions for several policies, in one statement.
@@ -472,7 +529,8 @@ pub async fn list_versions_by_policies(
     window: Window,
 ) -> AppResult<Vec<PolicyVersionRow>> {
     Ok(diesel::sql_query(
-        "SELECT id, policy_id, workspace_id, version, payload_hash, payload, operation_run_id, created_at \
+        "SELECT id, policy_id, workspace_id, version, payload_hash, payload, operation_run_id, created_at, \
+                secret_fields, secret_changes \
          FROM (SELECT v.*, row_number() OVER (PARTITION BY policy_id ORDER BY version DESC) AS rn \
                FROM policy_versions v WHERE workspace_id = ANY($1) AND policy_id = ANY($2)) ranked \
          WHERE rn > $3 AND rn <= $3 + $4 ORDER BY policy_id, version DESC",

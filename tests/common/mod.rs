@@ -568,6 +568,16 @@ pub fn bin() -> &'static str {
 
 /// Runs the CLI against `db` and returns (exit code, stdout, stderr).
 pub async fn run_cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
+    run_cli_env(db_url, args, &[]).await
+}
+
+/// [`run_cli`] with extra environment variables (e.g. `RUST_LOG`).
+#[allow(dead_code)]
+pub async fn run_cli_env(
+    db_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let out = tokio::time::timeout(
         TIMEOUT,
         tokio::process::Command::new(bin())
@@ -575,6 +585,7 @@ pub async fn run_cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
             .env("DATABASE_URL", db_url)
             .env("TENANTATLAS_JWT_SECRET", JWT_SECRET)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .output(),
     )
     .await
