@@ -182,6 +182,10 @@ const FIELD_RULES: &[(&str, Option<&[&str]>, Rule)] = &[
         Rule::Whole("apple.activation_lock_bypass_code"),
     ),
     ("scriptContent", None, Rule::Base64),
+    ("encodedSettingXml", None, Rule::Base64),
+    ("payloadJson", None, Rule::Base64),
+    ("customXml", None, Rule::Base64),
+    ("configurationXml", None, Rule::Base64),
     ("detectionScriptContent", None, Rule::Base64),
     ("remediationScriptContent", None, Rule::Base64),
     (
@@ -204,6 +208,7 @@ const KNOWN_TYPES: &[&str] = &[
     "deviceManagementConfigurationSecretSettingValue",
     "omaSettingString",
     "omaSettingStringXml",
+    "omaSettingBase64",
 ];
 
 fn known_type(t: &str) -> Option<&'static str> {
@@ -261,14 +266,39 @@ const SECRET_NAMES: &[&str] = &[
     "sharedkey",
     "privatekey",
     "keymaterial",
+    "networkkey",
+    "wifikey",
+    "psk",
+    "pskvalue",
+    "bypasscode",
 ];
 
 /// A value that only names an option (`notConfigured`, `required`), not a secret.
 fn is_enum_like(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_alphabetic())
-        && s.len() <= 40
+    const OPTIONS: &[&str] = &[
+        "none",
+        "required",
+        "optional",
+        "enabled",
+        "disabled",
+        "default",
+        "allow",
+        "block",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "notconfigured",
+        "userdefined",
+        "devicedefault",
+        "alphanumeric",
+        "numeric",
+    ];
+    let camel = s.len() <= 40
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_alphanumeric())
+        && s.chars().any(|c| c.is_ascii_uppercase());
+    camel || OPTIONS.iter().any(|o| o.eq_ignore_ascii_case(s))
 }
 
 /// One secret found in a text, by byte range.
@@ -293,6 +323,10 @@ const ASSIGNED_NAMES: &[&str] = &[
     "accountkey",
     "sharedaccesskey",
     "accesskey",
+    "sig",
+    "pw",
+    "pass",
+    "psk",
 ];
 
 /// XML elements (and plist keys) whose content is a secret.
@@ -315,11 +349,245 @@ fn plausible_value(v: &str) -> bool {
     let t = v.trim();
     t.len() >= 3
         && !is_masked(t)
-        && !t.starts_with(['$', '%', '{', '(', '['])
         && !matches!(
             t.to_ascii_lowercase().as_str(),
             "true" | "false" | "null" | "none" | "yes" | "no" | "required" | "optional"
         )
+}
+
+/// An unquoted value: also not a variable, an expression, a URL, a plain word
+/// (`Password: Alphanumeric`, `# password: see vault`) or a cmdlet (`Read-Host`).
+fn plausible_bare_value(v: &str) -> bool {
+    let t = v.trim();
+    let word = {
+        let mut chars = t.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_lowercase())
+    };
+    let cmdlet = t.split_once('-').is_some_and(|(a, b)| {
+        a.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && a.chars().all(|c| c.is_ascii_alphabetic())
+            && b.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && b.chars().all(|c| c.is_ascii_alphabetic())
+    });
+    plausible_value(t)
+        && !t.starts_with(['$', '%', '{', '(', '['])
+        && !t.starts_with("http")
+        && !word
+        && !cmdlet
+}
+
+/// A quoted value: anything but a lone variable reference (`"$env:X"`, `"$(…)"`).
+fn plausible_quoted_value(v: &str) -> bool {
+    let variable = v.starts_with("$(")
+        || (v.starts_with('$')
+            && v[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'));
+    plausible_value(v) && !variable
+}
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn value_end(b: &u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'\r'
+            | b'\n'
+            | b';'
+            | b'&'
+            | b','
+            | b'"'
+            | b'\''
+            | b'<'
+            | b'>'
+            | b')'
+            | b'|'
+    )
+}
+
+/// The quoted literal or bare token starting at `from` (after spaces and tabs), as a
+/// hit when it is a plausible secret.
+fn value_at(text: &str, from: usize) -> Option<Hit> {
+    let bytes = text.as_bytes();
+    let mut v = from;
+    while v < bytes.len() && matches!(bytes[v], b' ' | b'\t') {
+        v += 1;
+    }
+    match bytes.get(v) {
+        Some(q @ (b'"' | b'\'')) => {
+            let close = text[v + 1..].find(*q as char)? + v + 1;
+            plausible_quoted_value(&text[v + 1..close]).then_some(Hit {
+                start: v + 1,
+                end: close,
+                classification: "pattern.password_assignment",
+            })
+        }
+        Some(_) => {
+            let n = bytes[v..].iter().take_while(|b| !value_end(b)).count();
+            plausible_bare_value(&text[v..v + n]).then_some(Hit {
+                start: v,
+                end: v + n,
+                classification: "pattern.password_assignment",
+            })
+        }
+        None => None,
+    }
+}
+
+/// The line around byte `at`.
+fn line_of(text: &str, at: usize) -> (usize, usize) {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    (start, end)
+}
+
+fn secret_word(name: &str) -> bool {
+    ASSIGNED_NAMES
+        .iter()
+        .chain(SECRET_ELEMENTS)
+        .any(|w| ends_with_ignore_case(name, w))
+}
+
+/// Command-line parameters that carry secrets: `-Password x`, `-AccountPassword 'x'`,
+/// `dscl . -passwd /Users/u x`, `security add-generic-password … -w x`, `curl -u user:x`,
+/// `reg add … /v DefaultPassword … /d x`, `Set-ItemProperty -Name DefaultPassword -Value x`.
+fn parameter(text: &str, i: usize) -> Option<Hit> {
+    let bytes = text.as_bytes();
+    if i > 0 && !matches!(bytes[i - 1], b' ' | b'\t') {
+        return None;
+    }
+    let dashes = if bytes[i] == b'-' {
+        run_len(bytes, i, |b| b == b'-')
+    } else {
+        1
+    };
+    let n = run_len(bytes, i + dashes, |b| {
+        b.is_ascii_alphanumeric() || b == b'_'
+    });
+    if n == 0 || dashes > 2 {
+        return None;
+    }
+    let name = &text[i + dashes..i + dashes + n];
+    let after = i + dashes + n;
+    let (ls, le) = line_of(text, i);
+    let line = text[ls..le].to_ascii_lowercase();
+    let within = |hit: Option<Hit>| hit.filter(|h| h.start >= after && h.end <= le);
+    if bytes[i] == b'/' {
+        // reg add KEY /v NAME /t REG_SZ /d VALUE
+        if name.eq_ignore_ascii_case("d") && line.contains("reg") {
+            let v = line.find(" /v ")?;
+            let vname = line[v + 4..].split_whitespace().next().unwrap_or("");
+            if secret_word(vname.trim_matches('"')) {
+                return within(value_at(text, after));
+            }
+        }
+        return None;
+    }
+    if name.eq_ignore_ascii_case("u") || name.eq_ignore_ascii_case("user") {
+        // curl -u user:password
+        let mut v = after;
+        while v < bytes.len() && matches!(bytes[v], b' ' | b'\t') {
+            v += 1;
+        }
+        let quoted = matches!(bytes.get(v), Some(b'"' | b'\''));
+        let start = if quoted { v + 1 } else { v };
+        let len = run_len(bytes, start, |b| !value_end(&b));
+        let token = &text[start..start + len];
+        let colon = token.find(':')?;
+        return (colon + 1 < token.len() && start + len <= le).then_some(Hit {
+            start: start + colon + 1,
+            end: start + len,
+            classification: "pattern.password_assignment",
+        });
+    }
+    if name.eq_ignore_ascii_case("w")
+        && (line.contains("generic-password") || line.contains("internet-password"))
+    {
+        return within(value_at(text, after));
+    }
+    if name.eq_ignore_ascii_case("value") {
+        // Set-ItemProperty -Name DefaultPassword -Value x
+        let v = line.find("-name ")?;
+        let pname = line[v + 6..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(['"', '\'']);
+        return if secret_word(pname) {
+            within(value_at(text, after))
+        } else {
+            None
+        };
+    }
+    if !secret_word(name) {
+        return None;
+    }
+    if name.eq_ignore_ascii_case("passwd") && line.contains("dscl") {
+        // dscl . -passwd /Users/name NEW
+        let rest = &text[after..le];
+        let user = rest.trim_start();
+        if user.starts_with("/Users/") {
+            let skip = rest.len() - user.len() + user.find([' ', '\t']).unwrap_or(user.len());
+            return within(value_at(text, after + skip));
+        }
+    }
+    within(value_at(text, after))
+}
+
+/// `ConvertTo-SecureString [-String] "x" -AsPlainText`.
+fn secure_string(text: &str, from: usize) -> Option<Hit> {
+    let rest = &text[from..];
+    let trimmed = rest.trim_start();
+    let mut at = from + rest.len() - trimmed.len();
+    if starts_with_ignore_case(trimmed.as_bytes(), b"-string ") {
+        at += 8;
+    }
+    value_at(text, at)
+}
+
+/// `net user NAME PASSWORD`.
+fn net_user(text: &str, from: usize) -> Option<Hit> {
+    let bytes = text.as_bytes();
+    let mut v = from;
+    while v < bytes.len() && bytes[v] == b' ' {
+        v += 1;
+    }
+    let name = run_len(bytes, v, |b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    if name == 0 {
+        return None;
+    }
+    value_at(text, v + name).filter(|h| !text[h.start..h.end].starts_with(['/', '*']))
+}
+
+/// `scheme://user:password@host`.
+fn url_credentials(text: &str, colon: usize) -> Option<Hit> {
+    let bytes = text.as_bytes();
+    if !(bytes[colon] == b':'
+        && bytes.get(colon + 1) == Some(&b'/')
+        && bytes.get(colon + 2) == Some(&b'/'))
+    {
+        return None;
+    }
+    let start = colon + 3;
+    let n = run_len(bytes, start, |b| {
+        !matches!(
+            b,
+            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\''
+        )
+    });
+    let authority = &text[start..start + n];
+    let at = authority.rfind('@')?;
+    let userinfo = &authority[..at];
+    let sep = userinfo.find(':')?;
+    (sep + 1 < userinfo.len()).then_some(Hit {
+        start: start + sep + 1,
+        end: start + at,
+        classification: "pattern.url_credentials",
+    })
 }
 
 fn run_len(bytes: &[u8], from: usize, ok: impl Fn(u8) -> bool) -> usize {
@@ -330,6 +598,18 @@ fn b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
+/// Bytes at which a pattern can start.
+const TRIGGERS: [bool; 256] = {
+    let mut t = [false; 256];
+    let starts = b"-eAgxsrB=:<PpcCnN/";
+    let mut i = 0;
+    while i < starts.len() {
+        t[starts[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// Finds secrets in free text: PEM private keys, JWTs, connection-string keys,
 /// `password=`-style assignments, XML/plist password elements, bearer tokens and cloud
 /// keys with known prefixes.
@@ -338,6 +618,11 @@ pub fn scan_text(text: &str) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        // Most bytes cannot start anything: skip them through a table.
+        if !TRIGGERS[bytes[i] as usize] {
+            i += 1;
+            continue;
+        }
         let rest = &bytes[i..];
         let hit: Option<Hit> = match bytes[i] {
             b'-' if rest.starts_with(b"-----BEGIN ") => pem_private_key(text, i),
@@ -411,7 +696,20 @@ pub fn scan_text(text: &str) -> Vec<Hit> {
                     classification: "pattern.bearer_token",
                 })
             }
-            b'=' | b':' => assignment(text, i),
+            b'=' | b':' => assignment(text, i).or_else(|| url_credentials(text, i)),
+            b'P' if rest.starts_with(b"PuTTY-User-Key-File-") => Some(Hit {
+                start: i,
+                end: text[i..].find("Private-MAC:").map_or(text.len(), |e| {
+                    let from = i + e;
+                    text[from..].find('\n').map_or(text.len(), |n| from + n)
+                }),
+                classification: "pattern.private_key",
+            }),
+            b'-' | b'/' => parameter(text, i),
+            b'c' | b'C' if starts_with_ignore_case(rest, b"convertto-securestring") => {
+                secure_string(text, i + 22)
+            }
+            b'n' | b'N' if starts_with_ignore_case(rest, b"net user ") => net_user(text, i + 9),
             b'<' => xml_element(text, i),
             _ => None,
         };
@@ -477,7 +775,7 @@ fn assignment(text: &str, op: usize) -> Option<Hit> {
     }
     // The name before the operator (skipping spaces and one closing quote).
     let mut end = op;
-    while end > 0 && bytes[end - 1] == b' ' {
+    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t') {
         end -= 1;
     }
     if end > 0 && matches!(bytes[end - 1], b'"' | b'\'') {
@@ -496,44 +794,7 @@ fn assignment(text: &str, op: usize) -> Option<Hit> {
         return None;
     }
     // The value after it.
-    let mut v = op + 1;
-    while v < bytes.len() && bytes[v] == b' ' {
-        v += 1;
-    }
-    let (vs, ve) = match bytes.get(v) {
-        Some(q @ (b'"' | b'\'')) => {
-            let close = text[v + 1..].find(*q as char)? + v + 1;
-            (v + 1, close)
-        }
-        Some(_) => {
-            let n = bytes[v..]
-                .iter()
-                .take_while(|b| {
-                    !matches!(
-                        b,
-                        b' ' | b'\t'
-                            | b'\r'
-                            | b'\n'
-                            | b';'
-                            | b'&'
-                            | b','
-                            | b'"'
-                            | b'\''
-                            | b'<'
-                            | b'>'
-                            | b')'
-                    )
-                })
-                .count();
-            (v, v + n)
-        }
-        None => return None,
-    };
-    plausible_value(&text[vs..ve]).then_some(Hit {
-        start: vs,
-        end: ve,
-        classification: "pattern.password_assignment",
-    })
+    value_at(text, op + 1)
 }
 
 /// `<Password>value</Password>`, `<keyMaterial>value</keyMaterial>`, and plist
@@ -676,7 +937,8 @@ impl Walker<'_> {
 
     /// Replaces `slot` with a marker, if it holds a value.
     fn redact_whole(&mut self, slot: &mut Value, path: &str, classification: &str, source: Source) {
-        if slot.is_null() || is_marker(slot) || matches!(slot, Value::String(s) if s.is_empty()) {
+        // A marker-looking object from the source is not trusted: it is redacted too.
+        if slot.is_null() || matches!(slot, Value::String(s) if s.is_empty()) {
             return;
         }
         let marker = self.marker(path, classification, source, slot);
@@ -709,28 +971,68 @@ impl Walker<'_> {
     /// base64 is scanned as it is.
     fn scan_base64(&mut self, slot: &mut Value, path: &str) {
         let Value::String(s) = slot else { return };
-        let engine = base64::engine::general_purpose::STANDARD;
-        let Ok(bytes) = engine.decode(s.trim()) else {
+        let Some(bytes) = decode_base64(s) else {
             self.scan_string(s, path);
             return;
         };
-        let Some((decoded, utf16)) = decode_blob(&bytes) else {
-            return;
-        };
+        let (decoded, encoding) = decode_blob(&bytes);
         let hits = scan_text(&decoded);
         if hits.is_empty() {
             return;
         }
+        let Some(encoding) = encoding else {
+            // Text in an encoding that cannot be written back as it was: the whole
+            // field goes.
+            let c = hits[0].classification;
+            self.redact_whole(slot, path, c, Source::Pattern);
+            return;
+        };
         self.record_hits(&decoded, &hits, path);
         let redacted = replace_hits(&decoded, &hits, Some(self.fp));
-        let encoded = if utf16 {
-            let mut b = vec![0xFF, 0xFE];
-            b.extend(redacted.encode_utf16().flat_map(u16::to_le_bytes));
-            b
-        } else {
-            redacted.into_bytes()
+        let encoded = match encoding {
+            Blob::Utf16Le { bom } => {
+                let mut b = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+                b.extend(redacted.encode_utf16().flat_map(u16::to_le_bytes));
+                b
+            }
+            Blob::Utf16Be => {
+                let mut b = vec![0xFE, 0xFF];
+                b.extend(redacted.encode_utf16().flat_map(u16::to_be_bytes));
+                b
+            }
+            Blob::Utf8 => redacted.into_bytes(),
         };
-        *s = engine.encode(encoded);
+        *s = base64::engine::general_purpose::STANDARD.encode(encoded);
+    }
+
+    /// Every string and number below a secret-named property.
+    fn redact_inside(&mut self, value: &mut Value, path: &mut String) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    self.redact_inside(v, path);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    let len = path.len();
+                    use std::fmt::Write;
+                    let _ = write!(path, "[{i}]");
+                    self.redact_inside(v, path);
+                    path.truncate(len);
+                }
+            }
+            Value::String(s) if s.is_empty() || is_enum_like(s) => {}
+            Value::String(_) | Value::Number(_) => {
+                let p = path.clone();
+                self.redact_whole(value, &p, "pattern.secret_property", Source::Pattern);
+            }
+            _ => {}
+        }
     }
 
     fn walk(&mut self, value: &mut Value, path: &mut String) {
@@ -758,9 +1060,6 @@ impl Walker<'_> {
     }
 
     fn walk_object(&mut self, map: &mut Map<String, Value>, path: &mut String) {
-        if is_marker_map(map) {
-            return;
-        }
         let odata_type = known_type(bare_type(map)).unwrap_or("");
         // Settings catalog secret values, whatever their valueState.
         if odata_type.eq_ignore_ascii_case("deviceManagementConfigurationSecretSettingValue") {
@@ -769,9 +1068,29 @@ impl Walker<'_> {
                 self.redact_whole(v, &p, "settings_catalog.secret", Source::Schema);
             }
         }
-        // Settings whose definition says isSecret.
+        // Settings whose definition says isSecret, or whose definition id names a secret
+        // (`…_adminpassword`) and holds a string.
         if let Some(def) = map.get("settingDefinitionId").and_then(Value::as_str) {
-            if self.secret_definitions.contains(def) {
+            let simple = map.get("simpleSettingValue");
+            let schema_secret = simple
+                .and_then(|v| v.get("@odata.type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("SecretSettingValue"));
+            let named = SECRET_NAMES.iter().any(|n| ends_with_ignore_case(def, n))
+                && !schema_secret
+                && simple
+                    .and_then(|v| v.get("value"))
+                    .is_some_and(Value::is_string);
+            if named && !self.secret_definitions.contains(def) {
+                if let Some(v) = map
+                    .get_mut("simpleSettingValue")
+                    .and_then(|s| s.as_object_mut())
+                    .and_then(|s| s.get_mut("value"))
+                {
+                    let p = join(path, "simpleSettingValue.value");
+                    self.redact_whole(v, &p, "settings_catalog.secret_name", Source::Pattern);
+                }
+            } else if self.secret_definitions.contains(def) {
                 if let Some(v) = map
                     .get_mut("simpleSettingValue")
                     .and_then(|s| s.as_object_mut())
@@ -784,12 +1103,15 @@ impl Walker<'_> {
         }
         // OMA-URI settings.
         if let Some(uri) = map.get("omaUri").and_then(Value::as_str) {
-            let encrypted = map.get("isEncrypted").and_then(Value::as_bool) == Some(true);
+            let encrypted = match map.get("isEncrypted") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+                _ => false,
+            };
             let reference = map
                 .get("secretReferenceValueId")
                 .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
-            let stringy = odata_type.eq_ignore_ascii_case("omaSettingString")
-                || odata_type.eq_ignore_ascii_case("omaSettingStringXml");
+            let stringy = map.get("value").is_some_and(Value::is_string);
             let node = SECRET_OMA_NODES
                 .iter()
                 .any(|n| ends_with_ignore_case(uri, n));
@@ -802,15 +1124,53 @@ impl Walker<'_> {
             } else {
                 None
             };
-            if let (Some(c), Some(v)) = (classification, map.get_mut("value")) {
+            let base64 = odata_type.eq_ignore_ascii_case("omaSettingBase64")
+                || odata_type.eq_ignore_ascii_case("omaSettingStringXml");
+            if let Some(v) = map.get_mut("value") {
                 let p = join(path, "value");
-                self.redact_whole(v, &p, c, Source::Schema);
+                match classification {
+                    Some(c) => self.redact_whole(v, &p, c, Source::Schema),
+                    None if base64 => self.scan_base64(v, &p),
+                    None => {}
+                }
+            }
+        }
+        // Name/value pairs: {"appConfigKey": "password", "appConfigKeyValue": "…"},
+        // {"name": "clientSecret", "value": "…"}.
+        let pair_name = ["appConfigKey", "name", "key", "settingName"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .is_some_and(|n| {
+                SECRET_NAMES
+                    .iter()
+                    .chain(ASSIGNED_NAMES)
+                    .any(|w| ends_with_ignore_case(n, w))
+            });
+        if pair_name {
+            for k in ["appConfigKeyValue", "value", "settingValue"] {
+                if let Some(v) = map.get_mut(k) {
+                    if v.is_string() || v.is_number() {
+                        let p = join(path, k);
+                        self.redact_whole(v, &p, "pattern.secret_property", Source::Pattern);
+                    }
+                }
+            }
+        }
+        // Keys can hold text too.
+        let bad_keys: Vec<String> = map
+            .keys()
+            .filter(|k| !scan_text(k).is_empty())
+            .cloned()
+            .collect();
+        for k in bad_keys {
+            if let Some(v) = map.remove(&k) {
+                let hits = scan_text(&k);
+                let p = join(path, "<key>");
+                self.record_hits(&k, &hits, &p);
+                map.insert(replace_hits(&k, &hits, Some(self.fp)), v);
             }
         }
         for (key, child) in map.iter_mut() {
-            if key.starts_with('@') || is_marker(child) {
-                continue;
-            }
             let len = path.len();
             if !path.is_empty() {
                 path.push('.');
@@ -825,25 +1185,26 @@ impl Walker<'_> {
                     let p = path.clone();
                     self.scan_base64(child, &p);
                 }
-                None => match child {
-                    Value::String(s)
-                        if SECRET_NAMES.iter().any(|n| ends_with_ignore_case(key, n))
-                            && !s.is_empty()
-                            && !is_enum_like(s) =>
-                    {
-                        let p = path.clone();
-                        self.redact_whole(child, &p, "pattern.secret_property", Source::Pattern);
+                None if SECRET_NAMES.iter().any(|n| ends_with_ignore_case(key, n)) => {
+                    let p = path.clone();
+                    match child {
+                        Value::String(s) if !s.is_empty() && !is_enum_like(s) => {
+                            self.redact_whole(child, &p, "pattern.secret_property", Source::Pattern)
+                        }
+                        Value::Number(_) => {
+                            self.redact_whole(child, &p, "pattern.secret_property", Source::Pattern)
+                        }
+                        // `"password": ["…"]`, `"clientSecret": {"value": "…"}`: every
+                        // string and number inside.
+                        Value::Array(_) | Value::Object(_) => self.redact_inside(child, path),
+                        _ => {}
                     }
-                    _ => self.walk(child, path),
-                },
+                }
+                None => self.walk(child, path),
             }
             path.truncate(len);
         }
     }
-}
-
-fn is_marker_map(map: &Map<String, Value>) -> bool {
-    map.get(MARKER_KEY).and_then(Value::as_bool) == Some(true)
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -864,23 +1225,75 @@ fn entry_label(item: &Value) -> Option<&str> {
     instance.get("settingDefinitionId").and_then(Value::as_str)
 }
 
-/// Decoded base64 content as text: UTF-8 (BOM optional) or UTF-16 LE with a BOM. Binary
-/// content yields `None`.
-fn decode_blob(bytes: &[u8]) -> Option<(String, bool)> {
-    match bytes {
-        [0xFF, 0xFE, rest @ ..] if rest.len() % 2 == 0 => {
-            let units: Vec<u16> = rest
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16(&units).ok().map(|s| (s, true))
+/// How decoded base64 content was encoded as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blob {
+    Utf8,
+    Utf16Le { bom: bool },
+    Utf16Be,
+}
+
+/// Base64 in any of its usual forms: standard or URL-safe alphabet, with or without
+/// padding, wrapped over lines.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::{
+        general_purpose::GeneralPurposeConfig, DecodePaddingMode, GeneralPurpose,
+    };
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() < 4 {
+        return None;
+    }
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(&compact)
+        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, config).decode(&compact))
+        .ok()
+}
+
+/// Decoded base64 content as text: UTF-8 (BOM optional), UTF-16 LE (BOM optional) or BE
+/// with a BOM. Anything else is read lossily for scanning and cannot be written back
+/// (`None`).
+fn decode_blob(bytes: &[u8]) -> (String, Option<Blob>) {
+    let utf16 = |rest: &[u8], le: bool| -> Option<String> {
+        if !rest.len().is_multiple_of(2) {
+            return None;
         }
-        [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest)
-            .ok()
-            .map(|s| (format!("\u{feff}{s}"), false)),
-        _ => std::str::from_utf8(bytes)
-            .ok()
-            .map(|s| (s.to_string(), false)),
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16(&units).ok()
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => {
+            if let Some(s) = utf16(rest, true) {
+                return (s, Some(Blob::Utf16Le { bom: true }));
+            }
+        }
+        [0xFE, 0xFF, rest @ ..] => {
+            if let Some(s) = utf16(rest, false) {
+                return (s, Some(Blob::Utf16Be));
+            }
+        }
+        _ => {}
+    }
+    // UTF-16 LE without a BOM: mostly ASCII, so every other byte is zero.
+    let zeros = bytes.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    if bytes.len() >= 4 && zeros * 10 >= bytes.len() / 2 * 6 {
+        if let Some(s) = utf16(bytes, true) {
+            return (s, Some(Blob::Utf16Le { bom: false }));
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), Some(Blob::Utf8)),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), None),
     }
 }
 
@@ -1022,10 +1435,10 @@ mod tests {
             .starts_with("hmac-sha256:"));
         assert!(!p.to_string().contains("Sup3r-S3cret!"));
         assert_eq!(p["ssid"], "Corp");
-        // Redacting again changes nothing.
-        let before = p.clone();
-        assert_eq!(redact_payload(&fp(), &mut p).count(), 0);
-        assert_eq!(p, before);
+        // A marker-looking object from a source is not trusted.
+        let mut fake = json!({"preSharedKey": {"@redacted": true, "classification": "x", "fingerprint": "hmac-sha256:00", "value": "Hidden-In-Fake-Marker"}});
+        assert_eq!(redact_payload(&fp(), &mut fake).count(), 1);
+        assert!(!fake.to_string().contains("Hidden-In-Fake-Marker"));
     }
 
     #[test]
@@ -1184,6 +1597,91 @@ mod tests {
                 ("gone".into(), "REMOVED".into())
             ]
         );
+    }
+
+    #[test]
+    fn script_idioms_and_reported_leaks() {
+        let secret = "K9mX-s3cr3t!";
+        for line in [
+            format!("$pw = ConvertTo-SecureString \"{secret}\" -AsPlainText -Force"),
+            format!("net user localadmin {secret} /add"),
+            format!("New-LocalUser -Name a -Password (ConvertTo-SecureString '{secret}' -AsPlainText -Force)"),
+            format!("reg add HKLM\\Winlogon /v DefaultPassword /t REG_SZ /d {secret} /f"),
+            format!("Set-ItemProperty -Path $p -Name DefaultPassword -Value '{secret}'"),
+            format!("https://acct.blob.core.windows.net/c?sv=2020&sig={secret}"),
+            format!("$pass = \"{secret}\""),
+            format!("$password = '${secret}'"),
+            format!("$password\t= \"{secret}\""),
+            format!("dscl . -passwd /Users/admin {secret}"),
+            format!("security add-generic-password -a me -s svc -w {secret}"),
+            format!("curl -u admin:{secret} https://x.example"),
+            format!("git clone https://admin:{secret}@host.example/repo"),
+            format!("PuTTY-User-Key-File-2: ssh-rsa\nPrivate-Lines: 1\n{secret}\nPrivate-MAC: abc"),
+        ] {
+            let hits = scan_text(&line);
+            let redacted = replace_hits(&line, &hits, None);
+            assert!(!redacted.contains(secret), "{line} -> {redacted}");
+        }
+        for harmless in [
+            "Password: Alphanumeric",
+            "Token: refresh weekly",
+            "Configure password: https://aka.ms/x",
+            "$password = Read-Host -AsSecureString",
+            "# password: see vault",
+            "$Secret = $env:X",
+            "HKLM:\\SOFTWARE\\Policies\\PasswordPolicy",
+        ] {
+            assert_eq!(scan_text(harmless), vec![], "{harmless}");
+        }
+        // Base64 without padding, wrapped, URL-safe, UTF-16 without BOM, and not UTF-8.
+        let script = "$password = \"K9mX-b64-secret\"\r\n";
+        let utf16: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let mut latin1 = b"caf\xe9 ".to_vec();
+        latin1.extend_from_slice(script.as_bytes());
+        let std = base64::engine::general_purpose::STANDARD;
+        let wrapped: String = std
+            .encode(script.repeat(5))
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\r\n", String::from_utf8_lossy(c)))
+            .collect();
+        for encoded in [
+            std.encode(script).trim_end_matches('=').to_string(),
+            wrapped,
+            base64::engine::general_purpose::URL_SAFE.encode(format!("{script}??>>")),
+            std.encode(&utf16),
+            std.encode(&latin1),
+        ] {
+            let mut p = json!({"scriptContent": encoded});
+            let r = redact_payload(&fp(), &mut p);
+            assert!(r.count() >= 1, "{encoded}");
+            let text = match p["scriptContent"].as_str() {
+                Some(b64) => {
+                    String::from_utf8_lossy(&decode_base64(b64).unwrap()).replace('\0', "")
+                }
+                None => p["scriptContent"].to_string(),
+            };
+            assert!(!text.contains("K9mX-b64-secret"), "{text}");
+        }
+        // Secret-named properties of every shape; keys; '@' subtrees; OMA quirks.
+        let mut p = json!({
+            "wifiPassword": "kqzmxleakbb", "adminPassword": 84736251, "requirePassword": true,
+            "password": ["K9mX-arr"], "clientSecret": {"value": "K9mX-obj"},
+            "networkKey": "K9mX-netkey", "@annotation": {"preSharedKey": "K9mX-at"},
+            "password=K9mX-key": true,
+            "settings": [{"appConfigKey": "password", "appConfigKeyValue": "K9mX-appcfg"}],
+            "omaSettings": [
+                {"omaUri": "./A/B", "isEncrypted": "true", "value": "K9mX-strenc"},
+                {"@odata.type": "#microsoft.graph.omaSettingBase64", "omaUri": "./Vendor/MSFT/X/Password", "value": "SzltWC1iNjQ="},
+                {"omaUri": "./Users/y/Password", "value": "K9mX-notype"}
+            ],
+            "groupSettings": [{"settingInstance": {"settingDefinitionId": "grp_child_adminpassword", "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue", "value": "K9mX-sc"}}}]
+        });
+        redact_payload(&fp(), &mut p);
+        let text = p.to_string();
+        assert!(!text.contains("K9mX"), "{text}");
+        assert!(!text.contains("84736251"), "{text}");
+        assert_eq!(p["requirePassword"], true);
     }
 
     #[test]

@@ -122,7 +122,15 @@ fn prepare_items(
                 if redaction.changed() {
                     raw.text = None;
                 }
+                // Identity and metadata columns are free text from the file too.
                 let display_name = redact_text(&raw.display_name).into_owned();
+                raw.external_id = redact_text(&raw.external_id).into_owned();
+                raw.platform = redact_text(&raw.platform).into_owned();
+                raw.odata_type = raw.odata_type.map(|t| redact_text(&t).into_owned());
+                let source_folder = item
+                    .top_folder
+                    .as_deref()
+                    .map(|f| redact_text(f).into_owned());
                 let secret_fields =
                     serde_json::to_value(&redaction.fields).map_err(|e| (idx, e.to_string()))?;
                 let redaction_count = i32::try_from(redaction.count()).unwrap_or(i32::MAX);
@@ -156,7 +164,7 @@ fn prepare_items(
                         secret_fields,
                         redaction_count,
                         assignments,
-                        source_folder: item.top_folder.clone(),
+                        source_folder,
                     },
                 })
             })
