@@ -7,6 +7,7 @@
 //! | `DATABASE_URL` | `postgres://postgres@localhost:5432/tenantatlas` | PostgreSQL database; created if missing |
 //! | `TENANTATLAS_LISTEN` | `127.0.0.1:8080` | address `serve` listens on |
 //! | `TENANTATLAS_JWT_SECRET` | generated on first start, kept in the database | HS256 signing secret for bearer tokens |
+//! | `TENANTATLAS_FINGERPRINT_KEY` | generated on first start, kept in the database | HMAC key of secret fingerprints |
 //! | `TENANTATLAS_JWT_ISSUER` | unset (not checked) | required `iss` claim |
 //! | `TENANTATLAS_JWT_AUDIENCE` | unset (not checked) | required `aud` claim |
 //! | `TENANTATLAS_JWKS_FILE` | unset | JWKS file with RS256 public keys (e.g. Entra ID's) |
@@ -44,6 +45,8 @@ pub struct Config {
     pub pool_size: u32,
     pub request_timeout: Duration,
     pub jobs: JobSettings,
+    /// Key of secret fingerprints; `None`: generated once and kept in the database.
+    pub fingerprint_key: Option<String>,
 }
 
 /// Operation runs and their workers.
@@ -83,6 +86,7 @@ impl Config {
             pool_size: 10,
             request_timeout: Duration::from_secs(30),
             jobs: JobSettings::default(),
+            fingerprint_key: None,
         }
     }
 }

@@ -55,14 +55,17 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
     };
     let tokens = Arc::new(TokenService::new(&secret, &config.jwt)?);
     // The key of secret fingerprints: generated once per deployment, never returned.
-    let fingerprint_key = {
-        let mut conn = db.conn().await?;
-        store::settings::get_or_insert(&mut conn, FINGERPRINT_KEY, || {
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            hex::encode(bytes)
-        })
-        .await?
+    let fingerprint_key = match &config.fingerprint_key {
+        Some(key) => key.clone(),
+        None => {
+            let mut conn = db.conn().await?;
+            store::settings::get_or_insert(&mut conn, FINGERPRINT_KEY, || {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                hex::encode(bytes)
+            })
+            .await?
+        }
     };
     let fingerprinter = Arc::new(crate::domain::secrets::Fingerprinter::new(
         fingerprint_key.as_bytes(),

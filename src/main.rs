@@ -69,6 +69,15 @@ struct JwtArgs {
         hide_env_values = true
     )]
     jwt_secret: Option<String>,
+    /// Key of secret fingerprints (HMAC); default: generated once, kept in the database.
+    /// Set it to keep the key out of the database; changing it changes every fingerprint.
+    #[arg(
+        long,
+        env = "TENANTATLAS_FINGERPRINT_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    fingerprint_key: Option<String>,
     /// Required `iss` claim.
     #[arg(long, env = "TENANTATLAS_JWT_ISSUER", global = true)]
     jwt_issuer: Option<String>,
@@ -229,6 +238,7 @@ fn config_from(cli: &Cli) -> Config {
         poll_interval: Duration::from_secs(1),
         max_attempts: cli.jobs.run_max_attempts.max(1),
     };
+    config.fingerprint_key = cli.jwt.fingerprint_key.clone().filter(|k| !k.is_empty());
     config.jwt = JwtConfig {
         secret: cli.jwt.jwt_secret.clone(),
         issuer: cli.jwt.jwt_issuer.clone(),
