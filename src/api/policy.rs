@@ -145,9 +145,10 @@ pub struct PolicySetting {
     pub path: String,
     /// The settings catalog definition id, where there is one.
     pub definition_id: Option<String>,
-    /// The value as exported.
+    /// The value as exported (a redaction marker for secrets).
     pub value: Json<serde_json::Value>,
-    /// `choice`, `string`, `integer`, `boolean`, `number`, `secret`, `collection`, `list`, `null`.
+    /// `choice`, `string`, `integer`, `boolean`, `number`, `object`, `list`, `collection`,
+    /// `null`, or `secret` (the value is a redaction marker).
     pub value_type: String,
 }
 
@@ -278,7 +279,7 @@ impl PolicyVersion {
     async fn payload_hash(&self) -> &str {
         &self.0.payload_hash
     }
-    /// The payload as seen.
+    /// The payload as seen, with secrets redacted.
     async fn payload(&self) -> async_graphql::Result<Json<serde_json::Value>> {
         Ok(Json(
             store::policies::parse_stored_payload(&self.0.payload).api()?,
@@ -419,7 +420,8 @@ impl Policy {
         &self.0.payload_hash
     }
 
-    /// The current payload as exported.
+    /// The current payload as exported, with secrets redacted (marker objects with
+    /// fingerprints; see `secretFields`).
     async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
         Ok(Json(self.current_payload(ctx).await?.as_ref().clone()))
     }

@@ -182,7 +182,8 @@ pub struct FlatSetting {
     /// Settings catalog definition id.
     pub definition_id: Option<String>,
     pub value: Value,
-    /// `choice`, `string`, `integer`, `boolean`, `number`, `secret`, `collection`, `list`, `null`.
+    /// `choice`, `string`, `integer`, `boolean`, `number`, `object`, `list`, `collection`,
+    /// `null`, or `secret` (the value is a redaction marker).
     pub value_type: String,
 }
 
@@ -312,7 +313,7 @@ fn walk_classic(key: &str, value: &Value, out: &mut Vec<FlatSetting>) {
             path: key.to_string(),
             definition_id: None,
             value_type: "secret".to_string(),
-            value: strip_annotations(marker),
+            value: marker.clone(),
         }),
         Value::Object(map) => {
             for (k, v) in map {
@@ -368,6 +369,12 @@ pub fn flatten_settings(contract: &Contract, payload: &Value) -> Vec<FlatSetting
                 continue;
             }
             walk_classic(k, v, &mut out);
+        }
+    }
+    // A redacted value reads the same wherever it sits: the marker, type `secret`.
+    for s in &mut out {
+        if super::secrets::is_marker(&s.value) {
+            s.value_type = "secret".into();
         }
     }
     out
