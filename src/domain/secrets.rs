@@ -273,6 +273,14 @@ const SECRET_NAMES: &[&str] = &[
     "bypasscode",
 ];
 
+/// Whether a property name ends with a secret-like word (a cheap last-letter test first).
+fn secret_name(key: &str) -> bool {
+    matches!(
+        key.as_bytes().last().map(u8::to_ascii_lowercase),
+        Some(b'd' | b't' | b'e' | b'y' | b'n' | b'l' | b'k')
+    ) && SECRET_NAMES.iter().any(|n| ends_with_ignore_case(key, n))
+}
+
 /// A value that only names an option (`notConfigured`, `required`), not a secret.
 fn is_enum_like(s: &str) -> bool {
     const OPTIONS: &[&str] = &[
@@ -601,7 +609,7 @@ fn b64url(b: u8) -> bool {
 /// Bytes at which a pattern can start.
 const TRIGGERS: [bool; 256] = {
     let mut t = [false; 256];
-    let starts = b"-eAgxsrB=:<PpcCnN/";
+    let starts = b"-eAgxsrB=:<PcCnN/";
     let mut i = 0;
     while i < starts.len() {
         t[starts[i] as usize] = true;
@@ -615,6 +623,19 @@ const TRIGGERS: [bool; 256] = {
 /// keys with known prefixes.
 pub fn scan_text(text: &str) -> Vec<Hit> {
     let bytes = text.as_bytes();
+    // Identifiers (settings catalog definition ids and choice values, `@odata.type`s: most
+    // of a payload's text) are checked for the key prefixes only.
+    // Without spaces or punctuation only the key prefixes can match (every other pattern
+    // needs one of `=:<-/ `).
+    if bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'#'))
+        && !["eyJ", "AKIA", "ASIA", "AIza", "gh", "_live_"]
+            .iter()
+            .any(|p| text.contains(p))
+    {
+        return Vec::new();
+    }
     let mut hits: Vec<Hit> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -1061,6 +1082,23 @@ impl Walker<'_> {
 
     fn walk_object(&mut self, map: &mut Map<String, Value>, path: &mut String) {
         let odata_type = known_type(bare_type(map)).unwrap_or("");
+        // One pass over the keys says which rules can apply.
+        let (mut has_def, mut has_oma, mut pair_name) = (false, false, false);
+        for (k, v) in map.iter() {
+            match k.as_str() {
+                "settingDefinitionId" => has_def = true,
+                "omaUri" => has_oma = true,
+                "appConfigKey" | "name" | "key" | "settingName" => {
+                    pair_name |= v.as_str().is_some_and(|n| {
+                        SECRET_NAMES
+                            .iter()
+                            .chain(ASSIGNED_NAMES)
+                            .any(|w| ends_with_ignore_case(n, w))
+                    })
+                }
+                _ => {}
+            }
+        }
         // Settings catalog secret values, whatever their valueState.
         if odata_type.eq_ignore_ascii_case("deviceManagementConfigurationSecretSettingValue") {
             if let Some(v) = map.get_mut("value") {
@@ -1070,7 +1108,11 @@ impl Walker<'_> {
         }
         // Settings whose definition says isSecret, or whose definition id names a secret
         // (`…_adminpassword`) and holds a string.
-        if let Some(def) = map.get("settingDefinitionId").and_then(Value::as_str) {
+        if let Some(def) = map
+            .get("settingDefinitionId")
+            .filter(|_| has_def)
+            .and_then(Value::as_str)
+        {
             let simple = map.get("simpleSettingValue");
             let schema_secret = simple
                 .and_then(|v| v.get("@odata.type"))
@@ -1102,7 +1144,11 @@ impl Walker<'_> {
             }
         }
         // OMA-URI settings.
-        if let Some(uri) = map.get("omaUri").and_then(Value::as_str) {
+        if let Some(uri) = map
+            .get("omaUri")
+            .filter(|_| has_oma)
+            .and_then(Value::as_str)
+        {
             let encrypted = match map.get("isEncrypted") {
                 Some(Value::Bool(b)) => *b,
                 Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
@@ -1137,15 +1183,6 @@ impl Walker<'_> {
         }
         // Name/value pairs: {"appConfigKey": "password", "appConfigKeyValue": "…"},
         // {"name": "clientSecret", "value": "…"}.
-        let pair_name = ["appConfigKey", "name", "key", "settingName"]
-            .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_str))
-            .is_some_and(|n| {
-                SECRET_NAMES
-                    .iter()
-                    .chain(ASSIGNED_NAMES)
-                    .any(|w| ends_with_ignore_case(n, w))
-            });
         if pair_name {
             for k in ["appConfigKeyValue", "value", "settingValue"] {
                 if let Some(v) = map.get_mut(k) {
@@ -1159,7 +1196,14 @@ impl Walker<'_> {
         // Keys can hold text too.
         let bad_keys: Vec<String> = map
             .keys()
-            .filter(|k| !scan_text(k).is_empty())
+            .filter(|k| {
+                // Short plain names cannot hold a pattern.
+                let plain = k.len() < 16
+                    && k.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'#')
+                    });
+                !plain && !scan_text(k).is_empty()
+            })
             .cloned()
             .collect();
         for k in bad_keys {
@@ -1185,7 +1229,7 @@ impl Walker<'_> {
                     let p = path.clone();
                     self.scan_base64(child, &p);
                 }
-                None if SECRET_NAMES.iter().any(|n| ends_with_ignore_case(key, n)) => {
+                None if secret_name(key) => {
                     let p = path.clone();
                     match child {
                         Value::String(s) if !s.is_empty() && !is_enum_like(s) => {
