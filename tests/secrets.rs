@@ -407,3 +407,29 @@ async fn the_corpus_has_no_secrets_and_produces_no_redactions() {
         .sum();
     assert_eq!(redactions, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_export_shows_one_redacted_secret() {
+    let app = TestApp::spawn().await;
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq");
+    let (code, stdout, stderr) = run_cli(
+        &app.db.url,
+        &[
+            "import",
+            "--workspace",
+            "demo",
+            "--tenant",
+            "Demo",
+            demo.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let cols = text_columns(&app).await;
+    assert!(columns_containing(&app, &cols, "Demo-Kiosk-Unlock-4711")
+        .await
+        .is_empty());
+    assert!(!columns_containing(&app, &cols, "oma.encrypted")
+        .await
+        .is_empty());
+}
