@@ -72,12 +72,6 @@ impl Sink for String {
     }
 }
 
-impl Sink for sha2::Sha256 {
-    fn put(&mut self, s: &str) {
-        sha2::Digest::update(self, s.as_bytes());
-    }
-}
-
 /// A SHA-256 fed in large blocks: canonical text arrives in many tiny pieces.
 pub struct HashSink {
     buf: Vec<u8>,

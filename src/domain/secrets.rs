@@ -1123,23 +1123,21 @@ impl Walker<'_> {
                 && simple
                     .and_then(|v| v.get("value"))
                     .is_some_and(Value::is_string);
-            if named && !self.secret_definitions.contains(def) {
+            let rule = if self.secret_definitions.contains(def) {
+                Some(("settings_catalog.secret_definition", Source::Schema))
+            } else if named {
+                Some(("settings_catalog.secret_name", Source::Pattern))
+            } else {
+                None
+            };
+            if let Some((classification, source)) = rule {
                 if let Some(v) = map
                     .get_mut("simpleSettingValue")
                     .and_then(|s| s.as_object_mut())
                     .and_then(|s| s.get_mut("value"))
                 {
                     let p = join(path, "simpleSettingValue.value");
-                    self.redact_whole(v, &p, "settings_catalog.secret_name", Source::Pattern);
-                }
-            } else if self.secret_definitions.contains(def) {
-                if let Some(v) = map
-                    .get_mut("simpleSettingValue")
-                    .and_then(|s| s.as_object_mut())
-                    .and_then(|s| s.get_mut("value"))
-                {
-                    let p = join(path, "simpleSettingValue.value");
-                    self.redact_whole(v, &p, "settings_catalog.secret_definition", Source::Schema);
+                    self.redact_whole(v, &p, classification, source);
                 }
             }
         }
@@ -1194,21 +1192,15 @@ impl Walker<'_> {
             }
         }
         // Keys can hold text too.
-        let bad_keys: Vec<String> = map
+        let bad_keys: Vec<(String, Vec<Hit>)> = map
             .keys()
-            .filter(|k| {
-                // Short plain names cannot hold a pattern.
-                let plain = k.len() < 16
-                    && k.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'#')
-                    });
-                !plain && !scan_text(k).is_empty()
+            .filter_map(|k| {
+                let hits = scan_text(k);
+                (!hits.is_empty()).then(|| (k.clone(), hits))
             })
-            .cloned()
             .collect();
-        for k in bad_keys {
+        for (k, hits) in bad_keys {
             if let Some(v) = map.remove(&k) {
-                let hits = scan_text(&k);
                 let p = join(path, "<key>");
                 self.record_hits(&k, &hits, &p);
                 map.insert(replace_hits(&k, &hits, Some(self.fp)), v);

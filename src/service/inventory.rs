@@ -277,7 +277,6 @@ async fn sync(
         });
     }
     while let Some((items, prepared)) = batch_rx.recv().await {
-        let chunk = &items;
         let mut to_insert: Vec<NewPolicy> = Vec::new();
         let mut to_update: Vec<Update> = Vec::new();
         let mut to_restore: Vec<(Uuid, String)> = Vec::new();
@@ -424,7 +423,7 @@ async fn sync(
                 );
             }
         }
-        processed += chunk.len();
+        processed += items.len();
         if progress
             .report(
                 processed,
