@@ -27,6 +27,149 @@ diesel::table! {
 }
 
 diesel::table! {
+    baselines (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        name -> Text,
+        description -> Text,
+        source_tenant_id -> Nullable<Uuid>,
+        current_version -> Int4,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    baseline_versions (baseline_id, version) {
+        baseline_id -> Uuid,
+        workspace_id -> Uuid,
+        version -> Int4,
+        item_count -> Int4,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    baseline_items (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        baseline_id -> Uuid,
+        version -> Int4,
+        lineage_id -> Uuid,
+        contract_type -> Text,
+        display_name -> Text,
+        match_name -> Text,
+        template_id -> Nullable<Text>,
+        source_policy_id -> Nullable<Uuid>,
+        source_version -> Nullable<Int4>,
+        payload_hash -> Text,
+        payload -> Text,
+        setting_count -> Int4,
+        severity_overrides -> Jsonb,
+        ignored_paths -> Jsonb,
+    }
+}
+
+diesel::table! {
+    baseline_assignments (baseline_id, tenant_id) {
+        baseline_id -> Uuid,
+        tenant_id -> Uuid,
+        workspace_id -> Uuid,
+        assigned_by -> Text,
+        assigned_at -> Timestamptz,
+        last_evaluated_at -> Nullable<Timestamptz>,
+        check_count -> Int4,
+        check_weight -> Int8,
+    }
+}
+
+diesel::table! {
+    baseline_mappings (baseline_id, lineage_id, tenant_id) {
+        baseline_id -> Uuid,
+        lineage_id -> Uuid,
+        tenant_id -> Uuid,
+        workspace_id -> Uuid,
+        policy_id -> Uuid,
+        mapped_by -> Text,
+        mapped_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    findings (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        tenant_id -> Uuid,
+        baseline_id -> Uuid,
+        lineage_id -> Uuid,
+        policy_id -> Nullable<Uuid>,
+        fingerprint -> Text,
+        kind -> Text,
+        severity -> Text,
+        severity_rank -> Int2,
+        weight -> Int8,
+        status -> Text,
+        title -> Text,
+        setting_path -> Nullable<Text>,
+        expected_value -> Nullable<Jsonb>,
+        actual_value -> Nullable<Jsonb>,
+        first_seen_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        resolution -> Nullable<Text>,
+        reopen_count -> Int4,
+        assignee_user_id -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    finding_comments (id) {
+        id -> Uuid,
+        finding_id -> Uuid,
+        workspace_id -> Uuid,
+        author -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    finding_history (id) {
+        id -> Uuid,
+        finding_id -> Uuid,
+        workspace_id -> Uuid,
+        action -> Text,
+        actor -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    compliance_snapshots (workspace_id, day) {
+        workspace_id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        day -> Date,
+        score -> Nullable<Int4>,
+        total_weight -> Int8,
+        drift_weight -> Int8,
+        accepted_weight -> Int8,
+        open_critical -> Int4,
+        open_high -> Int4,
+        open_medium -> Int4,
+        open_low -> Int4,
+        open_info -> Int4,
+        accepted_count -> Int4,
+        taken_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     casbin_rule (id) {
         id -> Int4,
         #[max_length = 12]
@@ -181,6 +324,15 @@ diesel::joinable!(workspace_user_preferences -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_chain_heads,
     audit_events,
+    baseline_assignments,
+    baseline_items,
+    baseline_mappings,
+    baseline_versions,
+    baselines,
+    compliance_snapshots,
+    finding_comments,
+    finding_history,
+    findings,
     casbin_rule,
     operation_runs,
     policies,

@@ -2,6 +2,8 @@
 pub mod audit;
 pub mod canonical;
 pub mod contracts;
+pub mod drift;
+pub mod findings;
 pub mod ids;
 pub mod policy;
 pub mod roles;
