@@ -71,6 +71,10 @@ fn constraint_error(constraint: &str) -> Option<AppError> {
         "workspaces_slug_format" => AppError::bad_input("slug", "must match [a-z0-9-]{2,63}"),
         "workspaces_name_present" => AppError::bad_input("name", "must not be empty"),
         "tenants_display_name_present" => AppError::bad_input("displayName", "must not be empty"),
+        "baselines_workspace_name_key" => {
+            AppError::Conflict("a baseline with this name already exists in the workspace".into())
+        }
+        "baselines_name_present" => AppError::bad_input("name", "must not be empty"),
         _ => return None,
     };
     Some(err)
@@ -126,6 +130,8 @@ mod tests {
             "workspaces_slug_format",
             "workspaces_name_present",
             "tenants_display_name_present",
+            "baselines_workspace_name_key",
+            "baselines_name_present",
         ] {
             let err = constraint_error(name);
             assert!(

@@ -54,6 +54,11 @@ capabilities! {
     OperationRunRead => ("operation_run", "read"), "see operation runs and their progress";
     OperationRunCancel => ("operation_run", "cancel"), "cancel operation runs";
     SecretInventoryRead => ("secret.inventory", "read"), "list which policies hold which kinds of secrets (never their values)";
+    BaselineRead => ("baseline", "read"), "see baselines, their versions, items and assignments";
+    BaselineManage => ("baseline", "manage"), "create, update, assign and map baselines";
+    FindingRead => ("finding", "read"), "see findings, compliance scores and trends";
+    FindingTriage => ("finding", "triage"), "triage, assign, start, resolve and comment on findings";
+    DriftEvaluate => ("drift", "evaluate"), "start drift evaluations";
 }
 
 impl fmt::Display for Capability {

@@ -1,7 +1,10 @@
 //! Use cases: check capability -> transaction -> store -> audit -> events (delivered on
 //! commit). Called by the API, the CLI and (later) jobs alike.
 pub mod audit;
+pub mod baselines;
 pub mod demo;
+pub mod drift;
+pub mod findings;
 pub mod inventory;
 pub mod operations;
 pub mod roles;

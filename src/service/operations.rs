@@ -19,6 +19,7 @@ use crate::{
 /// Run kinds.
 pub mod kinds {
     pub const INVENTORY_SYNC: &str = "INVENTORY_SYNC";
+    pub const DRIFT_EVALUATION: &str = "DRIFT_EVALUATION";
 }
 
 /// Looks up a tenant the caller may act on with `capability`; NOT_FOUND hides foreign ones.
@@ -180,7 +181,18 @@ pub async fn enqueue(
     kind: &str,
     params: serde_json::Value,
 ) -> AppResult<OperationRunRow> {
-    let actor = access.actor();
+    enqueue_as(app, access.actor(), workspace, tenant, kind, params).await
+}
+
+/// [`enqueue`] on behalf of `actor` (the system starts runs too).
+pub async fn enqueue_as(
+    app: &AppContext,
+    actor: String,
+    workspace: WorkspaceId,
+    tenant: Option<Uuid>,
+    kind: &str,
+    params: serde_json::Value,
+) -> AppResult<OperationRunRow> {
     let max_attempts = app.jobs.max_attempts;
     let mut conn = app.db.conn().await?;
     conn.transaction::<_, AppError, _>(async |conn| {

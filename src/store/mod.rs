@@ -2,7 +2,9 @@
 //! takes the workspace id (or ids) and filters by it, even when the caller already checked
 //! access. Functions take a connection so services can compose them in one transaction.
 pub mod audit;
+pub mod baselines;
 pub mod casbin_rules;
+pub mod findings;
 pub mod operation_runs;
 pub mod policies;
 pub mod preferences;
