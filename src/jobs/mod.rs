@@ -160,6 +160,7 @@ pub async fn execute_run_observed(
     let mut reporter = RunReporter::new(app.clone(), run.clone(), worker.clone(), observer);
     let result = match run.kind.as_str() {
         kinds::INVENTORY_SYNC => run_inventory_sync(&app, &run, &mut reporter).await,
+        kinds::DRIFT_EVALUATION => run_drift_evaluation(&app, &run, &mut reporter).await,
         other => Err(AppError::bad_input(
             "kind",
             format!("unknown run kind {other}"),
@@ -170,6 +171,7 @@ pub async fn execute_run_observed(
 
     let (status, message, error, outcome) = match result {
         Ok(o) if o.cancelled => ("CANCELLED", "cancelled".to_string(), None, o),
+        Ok(o) if o.summary.is_some() => ("SUCCEEDED", o.summary.clone().unwrap_or_default(), None, o),
         Ok(o) => (
             "SUCCEEDED",
             format!(
@@ -215,6 +217,21 @@ pub async fn execute_run_observed(
         Ok(Some(row)) => {
             tracing::info!(run.id = %run_id, run.status = status, duration_ms = started.elapsed().as_millis() as u64, "run finished");
             announce(&app, &row).await;
+            // Every successful sync of a tenant with assigned baselines is evaluated.
+            if row.kind == kinds::INVENTORY_SYNC && status == "SUCCEEDED" {
+                if let Some(tenant) = row.tenant_id {
+                    let queued = crate::service::drift::queue_evaluation(
+                        &app,
+                        WorkspaceId(row.workspace_id),
+                        TenantId(tenant),
+                        crate::service::drift::SYSTEM_ACTOR,
+                    )
+                    .await;
+                    if let Err(err) = queued {
+                        tracing::error!(error = %err, run.id = %run_id, "could not queue the drift evaluation after a sync");
+                    }
+                }
+            }
         }
         Ok(None) => tracing::warn!(run.id = %run_id, "run was taken over before it finished"),
         Err(err) => {
@@ -287,6 +304,31 @@ async fn run_inventory_sync(
         reporter,
     )
     .await
+}
+
+async fn run_drift_evaluation(
+    app: &Arc<AppContext>,
+    run: &OperationRunRow,
+    reporter: &mut RunReporter,
+) -> AppResult<SyncOutcome> {
+    let tenant = run
+        .tenant_id
+        .map(TenantId)
+        .ok_or_else(|| AppError::bad_input("tenantId", "the run names no tenant"))?;
+    let outcome = crate::service::drift::evaluate_tenant(
+        app,
+        WorkspaceId(run.workspace_id),
+        tenant,
+        Some(run.id),
+        &run.initiated_by,
+        reporter,
+    )
+    .await?;
+    Ok(SyncOutcome {
+        cancelled: outcome.cancelled,
+        summary: Some(outcome.summary()),
+        ..Default::default()
+    })
 }
 
 /// Claims and runs work until `shutdown` fires; wakes on queued-run events and polls for

@@ -78,6 +78,8 @@ pub struct SyncOutcome {
     pub warnings: Vec<Warning>,
     pub files: usize,
     pub cancelled: bool,
+    /// The run's final message, for run kinds other than syncs.
+    pub summary: Option<String>,
 }
 
 impl SyncOutcome {
