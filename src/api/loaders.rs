@@ -184,6 +184,17 @@ pub struct Loaders {
     pub policy_counts: DataLoader<PolicyCountLoader, HashMapCache>,
     pub version_pages: DataLoader<VersionPageLoader, HashMapCache>,
     pub payloads: DataLoader<PayloadLoader, HashMapCache>,
+    pub policies: DataLoader<PolicyLoader, HashMapCache>,
+    pub baselines: DataLoader<BaselineLoader, HashMapCache>,
+    pub users: DataLoader<UserLoader, HashMapCache>,
+    pub comments: DataLoader<CommentsLoader, HashMapCache>,
+    pub history: DataLoader<HistoryLoader, HashMapCache>,
+    pub baseline_versions: DataLoader<BaselineVersionsLoader, HashMapCache>,
+    pub assignments: DataLoader<AssignmentsLoader, HashMapCache>,
+    pub baseline_items: DataLoader<BaselineItemsLoader, HashMapCache>,
+    pub finding_pages: DataLoader<FindingPageLoader, HashMapCache>,
+    pub finding_counts: DataLoader<FindingCountLoader, HashMapCache>,
+    pub compliance: DataLoader<ComplianceLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -200,6 +211,17 @@ impl Loaders {
         self.policy_counts.enable_all_cache(false);
         self.version_pages.enable_all_cache(false);
         self.payloads.enable_all_cache(false);
+        self.policies.enable_all_cache(false);
+        self.baselines.enable_all_cache(false);
+        self.users.enable_all_cache(false);
+        self.comments.enable_all_cache(false);
+        self.history.enable_all_cache(false);
+        self.baseline_versions.enable_all_cache(false);
+        self.assignments.enable_all_cache(false);
+        self.baseline_items.enable_all_cache(false);
+        self.finding_pages.enable_all_cache(false);
+        self.finding_counts.enable_all_cache(false);
+        self.compliance.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -234,6 +256,17 @@ impl Loaders {
             policy_counts: dl(PolicyCountLoader(db.clone()), &spawner),
             version_pages: dl(VersionPageLoader(db.clone()), &spawner),
             payloads: dl(PayloadLoader(db.clone()), &spawner),
+            policies: dl(PolicyLoader(db.clone()), &spawner),
+            baselines: dl(BaselineLoader(db.clone()), &spawner),
+            users: dl(UserLoader(db.clone()), &spawner),
+            comments: dl(CommentsLoader(db.clone()), &spawner),
+            history: dl(HistoryLoader(db.clone()), &spawner),
+            baseline_versions: dl(BaselineVersionsLoader(db.clone()), &spawner),
+            assignments: dl(AssignmentsLoader(db.clone()), &spawner),
+            baseline_items: dl(BaselineItemsLoader(db.clone()), &spawner),
+            finding_pages: dl(FindingPageLoader(db.clone()), &spawner),
+            finding_counts: dl(FindingCountLoader(db.clone()), &spawner),
+            compliance: dl(ComplianceLoader(db.clone()), &spawner),
         }
     }
 }
@@ -461,5 +494,293 @@ pub async fn run_with_batches<T>(work: impl std::future::Future<Output = T>, pum
             Some(f) = rx.recv() => fetches.push(f),
             Some(()) = fetches.next(), if !fetches.is_empty() => {}
         }
+    }
+}
+
+/// Keys of loaders for rows that belong to a workspace: (workspace, id).
+pub type WsKey = (Uuid, Uuid);
+
+/// Groups rows under their parent key; every key asked for gets a (possibly empty) list.
+fn group_rows<R: Clone>(
+    keys: &[WsKey],
+    rows: Vec<R>,
+    parent: impl Fn(&R) -> Uuid,
+) -> HashMap<WsKey, Arc<Vec<R>>> {
+    let mut grouped: HashMap<Uuid, Vec<R>> = HashMap::new();
+    for r in rows {
+        grouped.entry(parent(&r)).or_default().push(r);
+    }
+    keys.iter()
+        .map(|k| (*k, Arc::new(grouped.get(&k.1).cloned().unwrap_or_default())))
+        .collect()
+}
+
+fn split(keys: &[WsKey]) -> (Vec<Uuid>, Vec<Uuid>) {
+    keys.iter().copied().unzip()
+}
+
+/// Policies by (workspace, id).
+pub struct PolicyLoader(pub Db);
+
+impl Loader<WsKey> for PolicyLoader {
+    type Value = store::policies::PolicyRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::policies::list_policies_by_ids(&mut conn, &ws, &ids).await?;
+        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
+    }
+}
+
+/// Baselines by (workspace, id).
+pub struct BaselineLoader(pub Db);
+
+impl Loader<WsKey> for BaselineLoader {
+    type Value = store::baselines::BaselineRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::baselines::list_baselines_by_ids(&mut conn, &ws, &ids).await?;
+        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
+    }
+}
+
+/// Users by id (assignees).
+pub struct UserLoader(pub Db);
+
+impl Loader<Uuid> for UserLoader {
+    type Value = UserRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let rows = store::users::list_users_by_ids(&mut conn, keys).await?;
+        Ok(rows.into_iter().map(|u| (u.id, u)).collect())
+    }
+}
+
+/// A finding's comments, oldest first.
+pub struct CommentsLoader(pub Db);
+
+impl Loader<WsKey> for CommentsLoader {
+    type Value = Arc<Vec<store::findings::CommentRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::findings::list_comments_by_findings(&mut conn, &ws, &ids).await?;
+        Ok(group_rows(keys, rows, |r| r.finding_id))
+    }
+}
+
+/// A finding's history, oldest first.
+pub struct HistoryLoader(pub Db);
+
+impl Loader<WsKey> for HistoryLoader {
+    type Value = Arc<Vec<store::findings::HistoryRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::findings::list_history_by_findings(&mut conn, &ws, &ids).await?;
+        Ok(group_rows(keys, rows, |r| r.finding_id))
+    }
+}
+
+/// A baseline's versions, newest first.
+pub struct BaselineVersionsLoader(pub Db);
+
+impl Loader<WsKey> for BaselineVersionsLoader {
+    type Value = Arc<Vec<store::baselines::BaselineVersionRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::baselines::list_versions_by_baselines(&mut conn, &ws, &ids).await?;
+        Ok(group_rows(keys, rows, |r| r.baseline_id))
+    }
+}
+
+/// A baseline's assignments.
+pub struct AssignmentsLoader(pub Db);
+
+impl Loader<WsKey> for AssignmentsLoader {
+    type Value = Arc<Vec<store::baselines::AssignmentRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::baselines::list_assignments(&mut conn, &ws, Some(&ids), None).await?;
+        Ok(group_rows(keys, rows, |r| r.baseline_id))
+    }
+}
+
+/// The items of one baseline version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemsKey {
+    pub workspace: Uuid,
+    pub baseline: Uuid,
+    pub version: i32,
+}
+
+pub struct BaselineItemsLoader(pub Db);
+
+impl Loader<ItemsKey> for BaselineItemsLoader {
+    type Value = Arc<Vec<store::baselines::BaselineItemRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[ItemsKey]) -> Result<HashMap<ItemsKey, Self::Value>, Self::Error> {
+        let ws: Vec<Uuid> = keys.iter().map(|k| k.workspace).collect();
+        let pairs: Vec<(Uuid, i32)> = keys.iter().map(|k| (k.baseline, k.version)).collect();
+        let mut conn = self.0.conn().await?;
+        let rows = store::baselines::list_items_by_versions(&mut conn, &ws, &pairs).await?;
+        let mut grouped: HashMap<(Uuid, i32), Vec<store::baselines::BaselineItemRow>> =
+            HashMap::new();
+        for r in rows {
+            grouped.entry((r.baseline_id, r.version)).or_default().push(r);
+        }
+        Ok(keys
+            .iter()
+            .map(|k| {
+                (
+                    *k,
+                    Arc::new(grouped.remove(&(k.baseline, k.version)).unwrap_or_default()),
+                )
+            })
+            .collect())
+    }
+}
+
+/// One filtered, sorted page of findings under a workspace, tenant or policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FindingPageKey {
+    pub parent: store::findings::FindingParent,
+    pub workspace: Uuid,
+    pub id: Uuid,
+    pub query: store::findings::FindingQuery,
+    pub window: Window,
+}
+
+pub struct FindingPageLoader(pub Db);
+
+impl Loader<FindingPageKey> for FindingPageLoader {
+    type Value = Arc<Vec<store::findings::FindingRow>>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[FindingPageKey],
+    ) -> Result<HashMap<FindingPageKey, Self::Value>, Self::Error> {
+        type Group<'a> = (
+            store::findings::FindingParent,
+            store::findings::FindingQuery,
+            Window,
+        );
+        let mut groups: HashMap<Group<'_>, Vec<&FindingPageKey>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.parent, k.query.clone(), k.window))
+                .or_default()
+                .push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for ((parent, query, window), ks) in groups {
+            let ws: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let ids: Vec<Uuid> = ks.iter().map(|k| k.id).collect();
+            let rows =
+                store::findings::list_findings(&mut conn, parent, &ws, &ids, &query, window)
+                    .await?;
+            let mut grouped: HashMap<Uuid, Vec<store::findings::FindingRow>> = HashMap::new();
+            for r in rows {
+                let key = match parent {
+                    store::findings::FindingParent::Workspace => r.workspace_id,
+                    store::findings::FindingParent::Tenant => r.tenant_id,
+                    store::findings::FindingParent::Policy => r.policy_id.unwrap_or_default(),
+                };
+                grouped.entry(key).or_default().push(r);
+            }
+            for k in ks {
+                out.insert(k.clone(), Arc::new(grouped.remove(&k.id).unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Filtered finding counts under a workspace, tenant or policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FindingCountKey {
+    pub parent: store::findings::FindingParent,
+    pub workspace: Uuid,
+    pub id: Uuid,
+    pub query: store::findings::FindingQuery,
+}
+
+pub struct FindingCountLoader(pub Db);
+
+impl Loader<FindingCountKey> for FindingCountLoader {
+    type Value = i64;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[FindingCountKey],
+    ) -> Result<HashMap<FindingCountKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<
+            (store::findings::FindingParent, store::findings::FindingQuery),
+            Vec<&FindingCountKey>,
+        > = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.parent, k.query.clone()))
+                .or_default()
+                .push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for ((parent, query), ks) in groups {
+            let ws: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let ids: Vec<Uuid> = ks.iter().map(|k| k.id).collect();
+            let counts: HashMap<Uuid, i64> =
+                store::findings::count_findings(&mut conn, parent, &ws, &ids, &query)
+                    .await?
+                    .into_iter()
+                    .collect();
+            for k in ks {
+                out.insert(k.clone(), counts.get(&k.id).copied().unwrap_or(0));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Current compliance of tenants, by (workspace, tenant).
+pub struct ComplianceLoader(pub Db);
+
+impl Loader<WsKey> for ComplianceLoader {
+    type Value = crate::service::findings::Compliance;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let by_tenant: HashMap<Uuid, crate::service::findings::Compliance> =
+            crate::service::findings::compliance_by_tenant(&mut conn, &ws, Some(&ids))
+                .await?
+                .into_iter()
+                .collect();
+        Ok(keys
+            .iter()
+            .map(|k| (*k, by_tenant.get(&k.1).cloned().unwrap_or_default()))
+            .collect())
     }
 }

@@ -1,7 +1,9 @@
 //! GraphQL API. Resolvers are thin: each names the capability it needs (checked through
 //! [`Access`], casbin underneath), then calls loaders or services and maps types.
 pub mod audit;
+pub mod baseline;
 pub mod errors;
+pub mod finding;
 pub mod loaders;
 pub mod node;
 pub mod operation_run;

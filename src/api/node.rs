@@ -4,8 +4,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use uuid::Uuid;
 
 use super::{
-    audit::AuditEvent, operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User,
-    workspace::Workspace,
+    audit::AuditEvent, baseline::Baseline, finding::Finding, operation_run::OperationRun,
+    policy::Policy, tenant::Tenant, user::User, workspace::Workspace,
 };
 use crate::error::{AppError, AppResult};
 
@@ -18,6 +18,9 @@ pub enum NodeType {
     AuditEvent,
     Policy,
     OperationRun,
+    Baseline,
+    BaselineItem,
+    Finding,
 }
 
 impl NodeType {
@@ -29,6 +32,9 @@ impl NodeType {
             NodeType::AuditEvent => "AuditEvent",
             NodeType::Policy => "Policy",
             NodeType::OperationRun => "OperationRun",
+            NodeType::Baseline => "Baseline",
+            NodeType::BaselineItem => "BaselineItem",
+            NodeType::Finding => "Finding",
         }
     }
 
@@ -40,6 +46,9 @@ impl NodeType {
             NodeType::AuditEvent,
             NodeType::Policy,
             NodeType::OperationRun,
+            NodeType::Baseline,
+            NodeType::BaselineItem,
+            NodeType::Finding,
         ]
         .into_iter()
         .find(|t| t.prefix() == p)
@@ -84,6 +93,8 @@ pub enum Node {
     AuditEvent(AuditEvent),
     Policy(Policy),
     OperationRun(OperationRun),
+    Baseline(Baseline),
+    Finding(Finding),
 }
 
 /// Resolves `node(id:)`: null for unknown ids and for objects the caller may not see.
@@ -104,6 +115,12 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::OperationRun => OperationRun::load_visible(ctx, uuid)
             .await?
             .map(Node::OperationRun),
+        NodeType::Baseline => Baseline::load_visible(ctx, uuid)
+            .await?
+            .map(Node::Baseline),
+        NodeType::Finding => Finding::load_visible(ctx, uuid).await?.map(Node::Finding),
+        // Items are reached through their baseline.
+        NodeType::BaselineItem => None,
     })
 }
 

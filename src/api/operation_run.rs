@@ -28,12 +28,15 @@ use crate::{
 pub enum OperationRunKind {
     /// Reads a tenant's policies from its provider connection.
     InventorySync,
+    /// Compares a tenant's policies with its assigned baselines and updates its findings.
+    DriftEvaluation,
 }
 
 impl OperationRunKind {
     fn as_str(self) -> &'static str {
         match self {
             OperationRunKind::InventorySync => "INVENTORY_SYNC",
+            OperationRunKind::DriftEvaluation => "DRIFT_EVALUATION",
         }
     }
 }
@@ -132,7 +135,10 @@ impl OperationRun {
     }
     /// What the run does.
     async fn kind(&self) -> OperationRunKind {
-        OperationRunKind::InventorySync
+        match self.0.kind.as_str() {
+            "DRIFT_EVALUATION" => OperationRunKind::DriftEvaluation,
+            _ => OperationRunKind::InventorySync,
+        }
     }
     /// Where it is.
     async fn status(&self) -> OperationRunStatus {

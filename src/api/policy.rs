@@ -525,6 +525,35 @@ impl Policy {
             total,
         ))
     }
+
+    /// Findings about this policy (as the tenant policy compared). Capability `finding.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n findings (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns findings after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n findings (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns findings before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which findings.")] filter: Option<super::finding::FindingFilter>,
+        #[graphql(desc = "Sort (default: SEVERITY, DESC).")] order_by: Option<
+            super::finding::FindingOrderBy,
+        >,
+    ) -> async_graphql::Result<Conn<super::finding::Finding>> {
+        super::finding::list_findings(
+            ctx,
+            store::findings::FindingParent::Policy,
+            WorkspaceId(self.0.workspace_id),
+            self.0.id,
+            PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await
+        .api()
+    }
 }
 
 /// `Workspace.policies`.

@@ -110,6 +110,8 @@ pub struct MutationRoot(
     TenantMutation,
     RoleMutation,
     OperationMutation,
+    super::baseline::BaselineMutation,
+    super::finding::FindingMutation,
 );
 
 /// The executable schema.

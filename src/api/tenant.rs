@@ -129,6 +129,57 @@ impl Tenant {
         .await
         .api()
     }
+
+    /// The tenant's findings: severity first by default. Capability `finding.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n findings (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns findings after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n findings (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns findings before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which findings.")] filter: Option<super::finding::FindingFilter>,
+        #[graphql(desc = "Sort (default: SEVERITY, DESC).")] order_by: Option<
+            super::finding::FindingOrderBy,
+        >,
+    ) -> async_graphql::Result<super::pagination::Conn<super::finding::Finding>> {
+        super::finding::list_findings(
+            ctx,
+            crate::store::findings::FindingParent::Tenant,
+            WorkspaceId(self.0.workspace_id),
+            self.0.id,
+            super::pagination::PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await
+        .api()
+    }
+
+    /// Compliance with the assigned baselines. Capability `finding.read`.
+    async fn compliance_score(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::finding::ComplianceScore> {
+        super::finding::tenant_score(ctx, WorkspaceId(self.0.workspace_id), self.0.id)
+            .await
+            .api()
+    }
+
+    /// One point per day of the last `days` days (default 30, at most 366), oldest
+    /// first. Capability `finding.read`.
+    async fn compliance_trend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many days, today included (1-366, default 30).")] days: Option<i32>,
+    ) -> async_graphql::Result<Vec<super::finding::CompliancePoint>> {
+        super::finding::compliance_trend(ctx, WorkspaceId(self.0.workspace_id), Some(self.0.id), days)
+            .await
+            .api()
+    }
 }
 
 /// Kind of provider connection.

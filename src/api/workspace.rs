@@ -235,6 +235,90 @@ impl Workspace {
         .api()
     }
 
+    /// Findings of every tenant: severity first by default. Capability `finding.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n findings (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns findings after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n findings (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns findings before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which findings.")] filter: Option<super::finding::FindingFilter>,
+        #[graphql(desc = "Sort (default: SEVERITY, DESC).")] order_by: Option<
+            super::finding::FindingOrderBy,
+        >,
+    ) -> async_graphql::Result<Conn<super::finding::Finding>> {
+        super::finding::list_findings(
+            ctx,
+            crate::store::findings::FindingParent::Workspace,
+            self.workspace_id(),
+            self.0.id,
+            PageArgs::new(first, after, last, before),
+            filter,
+            order_by,
+        )
+        .await
+        .api()
+    }
+
+    /// Baselines, by name. Capability `baseline.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn baselines(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n baselines (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns baselines after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n baselines (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns baselines before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<super::baseline::Baseline>> {
+        super::baseline::workspace_baselines(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+        )
+        .await
+        .api()
+    }
+
+    /// Compliance of every evaluated tenant together. Capability `finding.read`.
+    async fn compliance_score(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::finding::ComplianceScore> {
+        super::finding::workspace_score(ctx, self.workspace_id())
+            .await
+            .api()
+    }
+
+    /// One point per day of the last `days` days (default 30, at most 366), oldest
+    /// first. Capability `finding.read`.
+    async fn compliance_trend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many days, today included (1-366, default 30).")] days: Option<i32>,
+    ) -> async_graphql::Result<Vec<super::finding::CompliancePoint>> {
+        super::finding::compliance_trend(ctx, self.workspace_id(), None, days)
+            .await
+            .api()
+    }
+
+    /// Open findings by severity per day of the last `days` days, oldest first.
+    /// Capability `finding.read`.
+    async fn findings_trend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many days, today included (1-366, default 30).")] days: Option<i32>,
+    ) -> async_graphql::Result<Vec<super::finding::FindingsTrendPoint>> {
+        super::finding::findings_trend(ctx, self.workspace_id(), days)
+            .await
+            .api()
+    }
+
     /// The operations table: runs, newest first by default. Capability `operation_run.read`.
     #[graphql(
         complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
