@@ -45,9 +45,11 @@ impl Baseline {
         {
             return Ok(None);
         }
-        Ok(store::baselines::find_baseline(&mut conn, WorkspaceId(workspace), id)
-            .await?
-            .map(Baseline))
+        Ok(
+            store::baselines::find_baseline(&mut conn, WorkspaceId(workspace), id)
+                .await?
+                .map(Baseline),
+        )
     }
 }
 
@@ -282,7 +284,9 @@ pub async fn workspace_baselines(
     workspace: WorkspaceId,
     page: PageArgs,
 ) -> AppResult<Conn<Baseline>> {
-    access(ctx).require(workspace, Capability::BaselineRead).await?;
+    access(ctx)
+        .require(workspace, Capability::BaselineRead)
+        .await?;
     let mut conn = app(ctx).db.conn().await?;
     let total = store::baselines::count_baselines(&mut conn, workspace).await?;
     let window = page.window(total as usize)?;
@@ -409,7 +413,9 @@ impl BaselineMutation {
             (Some(t), None) => BaselineSource::Tenant(crate::domain::ids::TenantId(
                 expect_global_id(t, NodeType::Tenant, "sourceTenantId").api()?,
             )),
-            (None, Some(p)) => BaselineSource::Policies(ids(p, NodeType::Policy, "policyIds").api()?),
+            (None, Some(p)) => {
+                BaselineSource::Policies(ids(p, NodeType::Policy, "policyIds").api()?)
+            }
             _ => {
                 return Err(to_graphql(AppError::bad_input(
                     "sourceTenantId",
@@ -476,9 +482,10 @@ impl BaselineMutation {
         let mut conn = app(ctx).db.conn().await.api()?;
         let mut operation_runs = Vec::new();
         for run in runs {
-            if let Some(r) = store::operation_runs::find_run(&mut conn, WorkspaceId(row.workspace_id), run)
-                .await
-                .api()?
+            if let Some(r) =
+                store::operation_runs::find_run(&mut conn, WorkspaceId(row.workspace_id), run)
+                    .await
+                    .api()?
             {
                 operation_runs.push(OperationRun(r));
             }
@@ -513,8 +520,12 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: MapBaselinePolicyInput,
     ) -> async_graphql::Result<BaselineItemPayload> {
-        let item = expect_global_id(&input.baseline_item_id, NodeType::BaselineItem, "baselineItemId")
-            .api()?;
+        let item = expect_global_id(
+            &input.baseline_item_id,
+            NodeType::BaselineItem,
+            "baselineItemId",
+        )
+        .api()?;
         let policy = expect_global_id(&input.policy_id, NodeType::Policy, "policyId").api()?;
         let row = service::baselines::map_baseline_policy(app(ctx), access(ctx), item, policy)
             .await
@@ -531,8 +542,12 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: SetBaselineItemRulesInput,
     ) -> async_graphql::Result<BaselineItemPayload> {
-        let item = expect_global_id(&input.baseline_item_id, NodeType::BaselineItem, "baselineItemId")
-            .api()?;
+        let item = expect_global_id(
+            &input.baseline_item_id,
+            NodeType::BaselineItem,
+            "baselineItemId",
+        )
+        .api()?;
         let overrides: Vec<(String, crate::domain::drift::Severity)> = input
             .severity_overrides
             .into_iter()

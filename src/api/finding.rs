@@ -202,7 +202,9 @@ impl Finding {
         to_global_id(NodeType::Finding, self.0.id)
     }
     async fn kind(&self) -> FindingKind {
-        FindingKind::from_domain(DriftKind::parse(&self.0.kind).unwrap_or(DriftKind::SettingMismatch))
+        FindingKind::from_domain(
+            DriftKind::parse(&self.0.kind).unwrap_or(DriftKind::SettingMismatch),
+        )
     }
     async fn severity(&self) -> SeverityLevel {
         SeverityLevel::from_domain(crate::domain::findings::severity_of(&self.0.severity))
@@ -370,7 +372,10 @@ pub struct FindingOrderBy {
     pub direction: OrderDirection,
 }
 
-fn to_query(filter: Option<FindingFilter>, order: Option<FindingOrderBy>) -> AppResult<FindingQuery> {
+fn to_query(
+    filter: Option<FindingFilter>,
+    order: Option<FindingOrderBy>,
+) -> AppResult<FindingQuery> {
     let f = filter.unwrap_or_default();
     let id = |v: &Option<ID>, ty, field: &str| {
         v.as_ref()
@@ -408,7 +413,9 @@ pub async fn list_findings(
     filter: Option<FindingFilter>,
     order: Option<FindingOrderBy>,
 ) -> AppResult<Conn<Finding>> {
-    access(ctx).require(workspace, Capability::FindingRead).await?;
+    access(ctx)
+        .require(workspace, Capability::FindingRead)
+        .await?;
     let query = to_query(filter, order)?;
     let loaders = &state(ctx).loaders;
     let total = loaders
@@ -503,7 +510,11 @@ impl ComplianceScore {
             compliant_weight: compliant as i64,
             open_drift_weight: c.drift_weight,
             accepted_risk_weight: c.accepted_weight,
-            compliant_percent: if total == 0 { 0.0 } else { percent(compliant, total) },
+            compliant_percent: if total == 0 {
+                0.0
+            } else {
+                percent(compliant, total)
+            },
             open_drift_percent: percent(drift, total),
             accepted_risk_percent: percent(accepted, total),
             open_findings: SeverityCounts::of(c.open),
@@ -547,7 +558,9 @@ pub async fn compliance_trend(
     tenant: Option<Uuid>,
     days: Option<i32>,
 ) -> AppResult<Vec<CompliancePoint>> {
-    access(ctx).require(workspace, Capability::FindingRead).await?;
+    access(ctx)
+        .require(workspace, Capability::FindingRead)
+        .await?;
     let days = check_days(days)?;
     let points = service::findings::compliance_trend(app(ctx), workspace, tenant, days).await?;
     Ok(points
@@ -570,7 +583,9 @@ pub async fn findings_trend(
     workspace: WorkspaceId,
     days: Option<i32>,
 ) -> AppResult<Vec<FindingsTrendPoint>> {
-    access(ctx).require(workspace, Capability::FindingRead).await?;
+    access(ctx)
+        .require(workspace, Capability::FindingRead)
+        .await?;
     let days = check_days(days)?;
     let points = service::findings::compliance_trend(app(ctx), workspace, None, days).await?;
     Ok(points
@@ -587,8 +602,13 @@ pub async fn findings_trend(
 }
 
 /// `Workspace.complianceScore`.
-pub async fn workspace_score(ctx: &Context<'_>, workspace: WorkspaceId) -> AppResult<ComplianceScore> {
-    access(ctx).require(workspace, Capability::FindingRead).await?;
+pub async fn workspace_score(
+    ctx: &Context<'_>,
+    workspace: WorkspaceId,
+) -> AppResult<ComplianceScore> {
+    access(ctx)
+        .require(workspace, Capability::FindingRead)
+        .await?;
     Ok(ComplianceScore::of(
         &service::findings::workspace_compliance(app(ctx), workspace).await?,
     ))
@@ -600,7 +620,9 @@ pub async fn tenant_score(
     workspace: WorkspaceId,
     tenant: Uuid,
 ) -> AppResult<ComplianceScore> {
-    access(ctx).require(workspace, Capability::FindingRead).await?;
+    access(ctx)
+        .require(workspace, Capability::FindingRead)
+        .await?;
     let c = state(ctx)
         .loaders
         .compliance
@@ -667,9 +689,10 @@ async fn step(
     assignee: Option<Option<Uuid>>,
 ) -> async_graphql::Result<FindingPayload> {
     let id = expect_global_id(finding, NodeType::Finding, "findingId").api()?;
-    let row = service::findings::apply_workflow(app(ctx), access(ctx), id, action, comment, assignee)
-        .await
-        .api()?;
+    let row =
+        service::findings::apply_workflow(app(ctx), access(ctx), id, action, comment, assignee)
+            .await
+            .api()?;
     Ok(FindingPayload {
         finding: Finding(row),
     })
@@ -700,7 +723,14 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
-        step(ctx, &input.finding_id, WorkflowAction::Triage, input.comment.as_deref(), None).await
+        step(
+            ctx,
+            &input.finding_id,
+            WorkflowAction::Triage,
+            input.comment.as_deref(),
+            None,
+        )
+        .await
     }
 
     /// OPEN or TRIAGED -> IN_PROGRESS. Capability `finding.triage`.
@@ -709,7 +739,14 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
-        step(ctx, &input.finding_id, WorkflowAction::Start, input.comment.as_deref(), None).await
+        step(
+            ctx,
+            &input.finding_id,
+            WorkflowAction::Start,
+            input.comment.as_deref(),
+            None,
+        )
+        .await
     }
 
     /// OPEN, TRIAGED or IN_PROGRESS -> RESOLVED by hand. The next evaluation re-checks it
@@ -719,7 +756,14 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
-        step(ctx, &input.finding_id, WorkflowAction::Resolve, input.comment.as_deref(), None).await
+        step(
+            ctx,
+            &input.finding_id,
+            WorkflowAction::Resolve,
+            input.comment.as_deref(),
+            None,
+        )
+        .await
     }
 
     /// Assigns an open finding to a workspace member (null unassigns). Capability
@@ -735,7 +779,14 @@ impl FindingMutation {
             .map(|id| expect_global_id(id, NodeType::User, "assigneeUserId"))
             .transpose()
             .api()?;
-        step(ctx, &input.finding_id, WorkflowAction::Assign, None, Some(assignee)).await
+        step(
+            ctx,
+            &input.finding_id,
+            WorkflowAction::Assign,
+            None,
+            Some(assignee),
+        )
+        .await
     }
 
     /// Adds a comment (any status). Capability `finding.triage`.
@@ -744,6 +795,13 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: CommentOnFindingInput,
     ) -> async_graphql::Result<FindingPayload> {
-        step(ctx, &input.finding_id, WorkflowAction::Comment, Some(&input.body), None).await
+        step(
+            ctx,
+            &input.finding_id,
+            WorkflowAction::Comment,
+            Some(&input.body),
+            None,
+        )
+        .await
     }
 }

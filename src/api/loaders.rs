@@ -530,7 +530,10 @@ impl Loader<WsKey> for PolicyLoader {
         let (ws, ids) = split(keys);
         let mut conn = self.0.conn().await?;
         let rows = store::policies::list_policies_by_ids(&mut conn, &ws, &ids).await?;
-        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.workspace_id, r.id), r))
+            .collect())
     }
 }
 
@@ -545,7 +548,10 @@ impl Loader<WsKey> for BaselineLoader {
         let (ws, ids) = split(keys);
         let mut conn = self.0.conn().await?;
         let rows = store::baselines::list_baselines_by_ids(&mut conn, &ws, &ids).await?;
-        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.workspace_id, r.id), r))
+            .collect())
     }
 }
 
@@ -645,7 +651,10 @@ impl Loader<ItemsKey> for BaselineItemsLoader {
         let mut grouped: HashMap<(Uuid, i32), Vec<store::baselines::BaselineItemRow>> =
             HashMap::new();
         for r in rows {
-            grouped.entry((r.baseline_id, r.version)).or_default().push(r);
+            grouped
+                .entry((r.baseline_id, r.version))
+                .or_default()
+                .push(r);
         }
         Ok(keys
             .iter()
@@ -696,9 +705,8 @@ impl Loader<FindingPageKey> for FindingPageLoader {
         for ((parent, query, window), ks) in groups {
             let ws: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
             let ids: Vec<Uuid> = ks.iter().map(|k| k.id).collect();
-            let rows =
-                store::findings::list_findings(&mut conn, parent, &ws, &ids, &query, window)
-                    .await?;
+            let rows = store::findings::list_findings(&mut conn, parent, &ws, &ids, &query, window)
+                .await?;
             let mut grouped: HashMap<Uuid, Vec<store::findings::FindingRow>> = HashMap::new();
             for r in rows {
                 let key = match parent {
@@ -709,7 +717,10 @@ impl Loader<FindingPageKey> for FindingPageLoader {
                 grouped.entry(key).or_default().push(r);
             }
             for k in ks {
-                out.insert(k.clone(), Arc::new(grouped.remove(&k.id).unwrap_or_default()));
+                out.insert(
+                    k.clone(),
+                    Arc::new(grouped.remove(&k.id).unwrap_or_default()),
+                );
             }
         }
         Ok(out)
@@ -736,7 +747,10 @@ impl Loader<FindingCountKey> for FindingCountLoader {
         keys: &[FindingCountKey],
     ) -> Result<HashMap<FindingCountKey, Self::Value>, Self::Error> {
         let mut groups: HashMap<
-            (store::findings::FindingParent, store::findings::FindingQuery),
+            (
+                store::findings::FindingParent,
+                store::findings::FindingQuery,
+            ),
             Vec<&FindingCountKey>,
         > = HashMap::new();
         for k in keys {

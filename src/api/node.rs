@@ -115,9 +115,7 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::OperationRun => OperationRun::load_visible(ctx, uuid)
             .await?
             .map(Node::OperationRun),
-        NodeType::Baseline => Baseline::load_visible(ctx, uuid)
-            .await?
-            .map(Node::Baseline),
+        NodeType::Baseline => Baseline::load_visible(ctx, uuid).await?.map(Node::Baseline),
         NodeType::Finding => Finding::load_visible(ctx, uuid).await?.map(Node::Finding),
         // Items are reached through their baseline.
         NodeType::BaselineItem => None,

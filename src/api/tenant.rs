@@ -176,9 +176,14 @@ impl Tenant {
         ctx: &Context<'_>,
         #[graphql(desc = "How many days, today included (1-366, default 30).")] days: Option<i32>,
     ) -> async_graphql::Result<Vec<super::finding::CompliancePoint>> {
-        super::finding::compliance_trend(ctx, WorkspaceId(self.0.workspace_id), Some(self.0.id), days)
-            .await
-            .api()
+        super::finding::compliance_trend(
+            ctx,
+            WorkspaceId(self.0.workspace_id),
+            Some(self.0.id),
+            days,
+        )
+        .await
+        .api()
     }
 }
 

@@ -498,7 +498,12 @@ fn classic_value(path: &str, v: &Value, out: &mut Settings) {
 
 /// Flattens an object's properties below `prefix`. Inside nested objects an `id` is the
 /// server's identity of the entry, never configuration.
-fn classic_object(map: Option<&Map<String, Value>>, prefix: &str, out: &mut Settings, nested: bool) {
+fn classic_object(
+    map: Option<&Map<String, Value>>,
+    prefix: &str,
+    out: &mut Settings,
+    nested: bool,
+) {
     let Some(map) = map else { return };
     for (k, v) in map {
         if is_annotation(k) || (nested && k == "id") {
@@ -626,8 +631,7 @@ pub fn comparable_settings(contract: &Contract, payload: &Value) -> Settings {
         }
     } else if let Value::Object(map) = payload {
         for (k, v) in map {
-            if is_metadata_field(contract, k) || k == contract.name_field || k == "displayName"
-            {
+            if is_metadata_field(contract, k) || k == contract.name_field || k == "displayName" {
                 continue;
             }
             classic_value(k, v, &mut out);
@@ -638,9 +642,9 @@ pub fn comparable_settings(contract: &Contract, payload: &Value) -> Settings {
 
 fn shown(s: &Setting) -> Value {
     match s {
-        Setting::Value { shown, .. } | Setting::Set { shown, .. } | Setting::Secret { shown, .. } => {
-            shown.clone()
-        }
+        Setting::Value { shown, .. }
+        | Setting::Set { shown, .. }
+        | Setting::Secret { shown, .. } => shown.clone(),
         Setting::Group { entries, join } => {
             Value::Array(entries.iter().map(|e| entry_shown(e, *join)).collect())
         }
@@ -660,14 +664,13 @@ fn same(a: &Setting, b: &Setting) -> bool {
     match (a, b) {
         (Setting::Value { key: x, .. }, Setting::Value { key: y, .. }) => x == y,
         (Setting::Set { keys: x, .. }, Setting::Set { keys: y, .. }) => x == y,
-        (
-            Setting::Secret { fingerprint: x, .. },
-            Setting::Secret { fingerprint: y, .. },
-        ) => match (x, y) {
-            (Some(x), Some(y)) => x == y,
-            // Masked at the source: nothing to compare.
-            _ => true,
-        },
+        (Setting::Secret { fingerprint: x, .. }, Setting::Secret { fingerprint: y, .. }) => {
+            match (x, y) {
+                (Some(x), Some(y)) => x == y,
+                // Masked at the source: nothing to compare.
+                _ => true,
+            }
+        }
         (Setting::Group { entries: x, .. }, Setting::Group { entries: y, .. }) => {
             let mut dx: Vec<&str> = x.iter().map(|e| e.digest.as_str()).collect();
             let mut dy: Vec<&str> = y.iter().map(|e| e.digest.as_str()).collect();
@@ -1240,9 +1243,11 @@ mod tests {
     #[test]
     fn group_collections_are_sets_and_one_changed_entry_is_compared_inside() {
         let g = |entries: Value| json!({"settings": [{"settingInstance": {"settingDefinitionId": "rules", "groupSettingCollectionValue": entries}}]});
-        let entry = |name: &str, port: i64| json!({"children": [
+        let entry = |name: &str, port: i64| {
+            json!({"children": [
             {"settingDefinitionId": "rules_name", "simpleSettingValue": {"value": name}},
-            {"settingDefinitionId": "rules_port", "simpleSettingValue": {"value": port}}]});
+            {"settingDefinitionId": "rules_port", "simpleSettingValue": {"value": port}}]})
+        };
         let e = g(json!([entry("a", 1), entry("b", 2)]));
         let reordered = g(json!([entry("b", 2), entry("a", 1)]));
         assert!(compare(sc(), &e, &reordered).drifts.is_empty());
@@ -1250,7 +1255,11 @@ mod tests {
         let c = compare(sc(), &e, &changed);
         assert_eq!(c.drifts.len(), 1, "{:?}", c.drifts);
         assert_eq!(c.drifts[0].kind, DriftKind::SettingMismatch);
-        assert!(c.drifts[0].path.as_deref().unwrap().ends_with("/rules_port"));
+        assert!(c.drifts[0]
+            .path
+            .as_deref()
+            .unwrap()
+            .ends_with("/rules_port"));
         let single = g(json!([entry("a", 1)]));
         let c = compare(sc(), &single, &g(json!([entry("a", 3)])));
         assert_eq!(c.drifts[0].path.as_deref(), Some("rules[0]/rules_port"));

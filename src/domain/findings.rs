@@ -158,7 +158,9 @@ pub fn compliance_score(total_weight: u64, drift_weight: u64, accepted_weight: u
     if total_weight == 0 {
         return None;
     }
-    let bad = drift_weight.saturating_add(accepted_weight).min(total_weight);
+    let bad = drift_weight
+        .saturating_add(accepted_weight)
+        .min(total_weight);
     Some(((total_weight - bad) * 100 / total_weight) as i32)
 }
 
@@ -183,10 +185,22 @@ mod tests {
     fn fingerprints_identify_tenant_baseline_policy_path_and_kind() {
         let (t, b, l) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let f = fingerprint(t, b, l, DriftKind::SettingMismatch, Some("a"));
-        assert_eq!(f, fingerprint(t, b, l, DriftKind::SettingMismatch, Some("a")));
-        assert_ne!(f, fingerprint(t, b, l, DriftKind::MissingSetting, Some("a")));
-        assert_ne!(f, fingerprint(t, b, l, DriftKind::SettingMismatch, Some("b")));
-        assert_ne!(f, fingerprint(Uuid::new_v4(), b, l, DriftKind::SettingMismatch, Some("a")));
+        assert_eq!(
+            f,
+            fingerprint(t, b, l, DriftKind::SettingMismatch, Some("a"))
+        );
+        assert_ne!(
+            f,
+            fingerprint(t, b, l, DriftKind::MissingSetting, Some("a"))
+        );
+        assert_ne!(
+            f,
+            fingerprint(t, b, l, DriftKind::SettingMismatch, Some("b"))
+        );
+        assert_ne!(
+            f,
+            fingerprint(Uuid::new_v4(), b, l, DriftKind::SettingMismatch, Some("a"))
+        );
     }
 
     #[test]
@@ -195,14 +209,23 @@ mod tests {
             WorkflowAction::Triage.check(FindingStatus::Open),
             Ok(Some(FindingStatus::Triaged))
         );
-        assert!(WorkflowAction::Triage.check(FindingStatus::Triaged).is_err());
-        assert!(WorkflowAction::Start.check(FindingStatus::Resolved).is_err());
+        assert!(WorkflowAction::Triage
+            .check(FindingStatus::Triaged)
+            .is_err());
+        assert!(WorkflowAction::Start
+            .check(FindingStatus::Resolved)
+            .is_err());
         assert_eq!(
             WorkflowAction::Resolve.check(FindingStatus::InProgress),
             Ok(Some(FindingStatus::Resolved))
         );
-        assert_eq!(WorkflowAction::Comment.check(FindingStatus::Resolved), Ok(None));
-        assert!(WorkflowAction::Assign.check(FindingStatus::RiskAccepted).is_err());
+        assert_eq!(
+            WorkflowAction::Comment.check(FindingStatus::Resolved),
+            Ok(None)
+        );
+        assert!(WorkflowAction::Assign
+            .check(FindingStatus::RiskAccepted)
+            .is_err());
     }
 
     #[test]

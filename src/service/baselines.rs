@@ -40,7 +40,10 @@ pub enum BaselineSource {
 
 fn check_text(field: &str, value: &str, max: usize, required: bool) -> AppResult<String> {
     if value.contains('\0') {
-        return Err(AppError::bad_input(field, "must not contain NUL characters"));
+        return Err(AppError::bad_input(
+            field,
+            "must not contain NUL characters",
+        ));
     }
     let t = value.trim();
     if required && t.is_empty() {
@@ -91,7 +94,8 @@ async fn snapshot_sources(
             store::tenants::find_tenant(conn, workspace, *tenant)
                 .await?
                 .ok_or_else(|| AppError::not_found("tenant"))?;
-            let rows = store::baselines::list_tenant_snapshots(conn, workspace, *tenant, true).await?;
+            let rows =
+                store::baselines::list_tenant_snapshots(conn, workspace, *tenant, true).await?;
             if rows.is_empty() {
                 return Err(AppError::bad_input(
                     "sourceTenantId",
@@ -102,7 +106,10 @@ async fn snapshot_sources(
         }
         BaselineSource::Policies(ids) => {
             if ids.is_empty() {
-                return Err(AppError::bad_input("policyIds", "must name at least one policy"));
+                return Err(AppError::bad_input(
+                    "policyIds",
+                    "must name at least one policy",
+                ));
             }
             if ids.len() > MAX_BATCH {
                 return Err(AppError::bad_input(
@@ -167,7 +174,8 @@ fn items_of(
                 payload_hash: s.payload_hash.clone(),
                 payload: s.payload.clone(),
                 setting_count: s.setting_count,
-                severity_overrides: before.map_or_else(|| json!([]), |b| b.severity_overrides.clone()),
+                severity_overrides: before
+                    .map_or_else(|| json!([]), |b| b.severity_overrides.clone()),
                 ignored_paths: before.map_or_else(|| json!([]), |b| b.ignored_paths.clone()),
             })
         })
@@ -183,9 +191,16 @@ pub async fn create_baseline(
     description: Option<&str>,
     source: BaselineSource,
 ) -> AppResult<BaselineRow> {
-    access.require(workspace, Capability::BaselineManage).await?;
+    access
+        .require(workspace, Capability::BaselineManage)
+        .await?;
     let name = check_text("name", name, MAX_NAME, true)?;
-    let description = check_text("description", description.unwrap_or(""), MAX_DESCRIPTION, false)?;
+    let description = check_text(
+        "description",
+        description.unwrap_or(""),
+        MAX_DESCRIPTION,
+        false,
+    )?;
     let actor = access.actor();
     let mut conn = app.db.conn().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
@@ -307,7 +322,10 @@ async fn tenants_in(
     tenants: &[Uuid],
 ) -> AppResult<Vec<Uuid>> {
     if tenants.is_empty() {
-        return Err(AppError::bad_input("tenantIds", "must name at least one tenant"));
+        return Err(AppError::bad_input(
+            "tenantIds",
+            "must name at least one tenant",
+        ));
     }
     if tenants.len() > MAX_BATCH {
         return Err(AppError::bad_input(
@@ -315,7 +333,12 @@ async fn tenants_in(
             format!("at most {MAX_BATCH} tenants"),
         ));
     }
-    let unique: Vec<Uuid> = tenants.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let unique: Vec<Uuid> = tenants
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let found = store::tenants::list_tenants_by_ids(conn, &[workspace.0], &unique).await?;
     if found.len() != unique.len() {
         return Err(AppError::not_found("tenant"));
@@ -350,7 +373,9 @@ pub async fn assign_baseline(
                         target_type: "Baseline",
                         target_id: id.to_string(),
                         before: None,
-                        after: Some(json!({"tenantIds": added, "version": baseline.current_version})),
+                        after: Some(
+                            json!({"tenantIds": added, "version": baseline.current_version}),
+                        ),
                         touches_activity: true,
                     },
                 )

@@ -74,9 +74,13 @@ pub async fn queue_evaluation(
     if assigned.is_empty() {
         return Ok(None);
     }
-    let active =
-        store::operation_runs::find_active_run(&mut conn, workspace, tenant.0, kinds::DRIFT_EVALUATION)
-            .await?;
+    let active = store::operation_runs::find_active_run(
+        &mut conn,
+        workspace,
+        tenant.0,
+        kinds::DRIFT_EVALUATION,
+    )
+    .await?;
     if active.is_some_and(|r| r.status == "QUEUED") {
         return Ok(None);
     }
@@ -111,9 +115,13 @@ pub async fn start_drift_evaluation(
             "no baseline is assigned to the tenant; assign one first (assignBaseline)",
         ));
     }
-    if let Some(active) =
-        store::operation_runs::find_active_run(&mut conn, workspace, tenant.0, kinds::DRIFT_EVALUATION)
-            .await?
+    if let Some(active) = store::operation_runs::find_active_run(
+        &mut conn,
+        workspace,
+        tenant.0,
+        kinds::DRIFT_EVALUATION,
+    )
+    .await?
     {
         if active.status == "QUEUED" {
             return Err(AppError::Conflict(
@@ -267,7 +275,11 @@ pub async fn evaluate_tenant(
     actor: &str,
     progress: &mut dyn Progress,
 ) -> AppResult<EvaluationOutcome> {
-    if progress.report(0, 1, "reading baselines and policies").await? == Control::Cancel {
+    if progress
+        .report(0, 1, "reading baselines and policies")
+        .await?
+        == Control::Cancel
+    {
         return Ok(EvaluationOutcome {
             cancelled: true,
             ..Default::default()
@@ -282,9 +294,14 @@ pub async fn evaluate_tenant(
                 store::baselines::list_tenant_assignments(conn, workspace, tenant).await?;
             let baseline_ids: Vec<Uuid> = assignments.iter().map(|a| a.baseline_id).collect();
             let baselines =
-                store::baselines::list_baselines_by_ids(conn, &[workspace.0], &baseline_ids).await?;
-            let keys: Vec<(Uuid, i32)> = baselines.iter().map(|b| (b.id, b.current_version)).collect();
-            let item_rows = store::baselines::list_items_by_versions(conn, &[workspace.0], &keys).await?;
+                store::baselines::list_baselines_by_ids(conn, &[workspace.0], &baseline_ids)
+                    .await?;
+            let keys: Vec<(Uuid, i32)> = baselines
+                .iter()
+                .map(|b| (b.id, b.current_version))
+                .collect();
+            let item_rows =
+                store::baselines::list_items_by_versions(conn, &[workspace.0], &keys).await?;
             let item_ids: Vec<Uuid> = item_rows.iter().map(|i| i.id).collect();
             let payloads: HashMap<Uuid, String> =
                 store::baselines::list_item_payloads(conn, workspace, &item_ids)
@@ -297,13 +314,18 @@ pub async fn evaluate_tenant(
                     .into_iter()
                     .map(|(b, l, p)| ((b, l), p))
                     .collect();
-            let policies = store::baselines::list_tenant_snapshots(conn, workspace, tenant, false).await?;
+            let policies =
+                store::baselines::list_tenant_snapshots(conn, workspace, tenant, false).await?;
             let items: Vec<PreparedItem> = item_rows
                 .iter()
                 .map(|row| {
                     let expected = find_contract(&row.contract_type).and_then(|contract| {
                         let payload = parse_stored_payload(payloads.get(&row.id)?).ok()?;
-                        Some(ExpectedPolicy::new(contract, &payload, super::baselines::item_rules(row)))
+                        Some(ExpectedPolicy::new(
+                            contract,
+                            &payload,
+                            super::baselines::item_rules(row),
+                        ))
                     });
                     PreparedItem {
                         lineage: row.lineage_id,
@@ -334,9 +356,12 @@ pub async fn evaluate_tenant(
             .await
             .map_err(AppError::internal)?;
 
-            let existing = store::findings::list_tenant_finding_states(conn, workspace, tenant).await?;
-            let by_fingerprint: HashMap<&str, &store::findings::FindingState> =
-                existing.iter().map(|f| (f.fingerprint.as_str(), f)).collect();
+            let existing =
+                store::findings::list_tenant_finding_states(conn, workspace, tenant).await?;
+            let by_fingerprint: HashMap<&str, &store::findings::FindingState> = existing
+                .iter()
+                .map(|f| (f.fingerprint.as_str(), f))
+                .collect();
             let mut outcome = EvaluationOutcome {
                 baselines: baselines.len(),
                 compared,
@@ -375,22 +400,42 @@ pub async fn evaluate_tenant(
             let new_ids = store::findings::insert_findings(conn, &to_insert).await?;
             store::findings::refresh_findings(conn, workspace, &to_refresh, now).await?;
             store::findings::set_statuses(conn, workspace, &reopen, "OPEN", None, now).await?;
-            store::findings::set_statuses(conn, workspace, &resolve, "RESOLVED", Some("no longer detected"), now)
-                .await?;
-            let history = |id: Uuid, action: &str, from: Option<&str>, to: &str, comment: Option<&str>| NewHistory {
-                finding_id: id,
-                workspace_id: workspace.0,
-                action: action.to_string(),
-                actor: actor.clone(),
-                from_status: from.map(str::to_string),
-                to_status: Some(to.to_string()),
-                comment: comment.map(str::to_string),
-                at: now,
-            };
+            store::findings::set_statuses(
+                conn,
+                workspace,
+                &resolve,
+                "RESOLVED",
+                Some("no longer detected"),
+                now,
+            )
+            .await?;
+            let history =
+                |id: Uuid, action: &str, from: Option<&str>, to: &str, comment: Option<&str>| {
+                    NewHistory {
+                        finding_id: id,
+                        workspace_id: workspace.0,
+                        action: action.to_string(),
+                        actor: actor.clone(),
+                        from_status: from.map(str::to_string),
+                        to_status: Some(to.to_string()),
+                        comment: comment.map(str::to_string),
+                        at: now,
+                    }
+                };
             let mut rows: Vec<NewHistory> = Vec::new();
-            rows.extend(new_ids.iter().map(|id| history(*id, "finding.detect", None, "OPEN", None)));
+            rows.extend(
+                new_ids
+                    .iter()
+                    .map(|id| history(*id, "finding.detect", None, "OPEN", None)),
+            );
             rows.extend(reopen.iter().map(|id| {
-                history(*id, "finding.reopen", Some("RESOLVED"), "OPEN", Some("detected again"))
+                history(
+                    *id,
+                    "finding.reopen",
+                    Some("RESOLVED"),
+                    "OPEN",
+                    Some("detected again"),
+                )
             }));
             let status_of: HashMap<Uuid, &str> =
                 existing.iter().map(|f| (f.id, f.status.as_str())).collect();

@@ -62,7 +62,12 @@ impl Compliance {
         )
     }
 
-    fn snapshot(&self, workspace: WorkspaceId, tenant: Option<Uuid>, day: NaiveDate) -> SnapshotRow {
+    fn snapshot(
+        &self,
+        workspace: WorkspaceId,
+        tenant: Option<Uuid>,
+        day: NaiveDate,
+    ) -> SnapshotRow {
         let c = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
         SnapshotRow {
             workspace_id: workspace.0,
@@ -211,7 +216,10 @@ fn check_comment(field: &str, text: Option<&str>, required: bool) -> AppResult<O
         };
     };
     if text.contains('\0') {
-        return Err(AppError::bad_input(field, "must not contain NUL characters"));
+        return Err(AppError::bad_input(
+            field,
+            "must not contain NUL characters",
+        ));
     }
     let t = text.trim();
     if t.is_empty() {
@@ -273,15 +281,26 @@ pub async fn apply_workflow(
                 before.clone()
             }
             WorkflowAction::Assign => {
-                store::findings::update_workflow(conn, workspace, id, &before.status, None, assignee, now)
-                    .await?
+                store::findings::update_workflow(
+                    conn,
+                    workspace,
+                    id,
+                    &before.status,
+                    None,
+                    assignee,
+                    now,
+                )
+                .await?
             }
             _ => {
                 let to = target.unwrap_or(from);
                 let resolution = (to == FindingStatus::Resolved).then(|| {
                     format!(
                         "resolved by {actor}{}",
-                        comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+                        comment
+                            .as_deref()
+                            .map(|c| format!(": {c}"))
+                            .unwrap_or_default()
                     )
                 });
                 store::findings::update_workflow(
@@ -324,7 +343,9 @@ pub async fn apply_workflow(
                 action: action.as_str(),
                 target_type: "Finding",
                 target_id: id.to_string(),
-                before: Some(json!({"status": before.status, "assigneeUserId": before.assignee_user_id})),
+                before: Some(
+                    json!({"status": before.status, "assigneeUserId": before.assignee_user_id}),
+                ),
                 after: Some(json!({
                     "status": after.status,
                     "assigneeUserId": after.assignee_user_id,
@@ -343,7 +364,11 @@ pub async fn apply_workflow(
 }
 
 /// The e-mail of a user who holds a role in the workspace (or a platform role).
-async fn assignable_user(app: &AppContext, workspace: WorkspaceId, user: Uuid) -> AppResult<String> {
+async fn assignable_user(
+    app: &AppContext,
+    workspace: WorkspaceId,
+    user: Uuid,
+) -> AppResult<String> {
     let mut conn = app.db.conn().await?;
     let row = store::users::list_users_by_ids(&mut conn, &[user])
         .await?
@@ -371,16 +396,21 @@ pub async fn tenant_compliance(
     tenant: Uuid,
 ) -> AppResult<Compliance> {
     let mut conn = app.db.conn().await?;
-    Ok(compliance_by_tenant(&mut conn, &[workspace.0], Some(&[tenant]))
-        .await?
-        .into_iter()
-        .map(|(_, c)| c)
-        .next()
-        .unwrap_or_default())
+    Ok(
+        compliance_by_tenant(&mut conn, &[workspace.0], Some(&[tenant]))
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .next()
+            .unwrap_or_default(),
+    )
 }
 
 /// Current compliance of a workspace (every evaluated tenant).
-pub async fn workspace_compliance(app: &AppContext, workspace: WorkspaceId) -> AppResult<Compliance> {
+pub async fn workspace_compliance(
+    app: &AppContext,
+    workspace: WorkspaceId,
+) -> AppResult<Compliance> {
     let mut conn = app.db.conn().await?;
     let mut whole = Compliance::default();
     for t in store::findings::finding_totals(&mut conn, &[workspace.0], None).await? {
@@ -414,7 +444,11 @@ pub async fn compliance_trend(
                 break;
             }
         }
-        out.push((day, last.map(Compliance::from_snapshot), last.and_then(|r| r.score)));
+        out.push((
+            day,
+            last.map(Compliance::from_snapshot),
+            last.and_then(|r| r.score),
+        ));
         day = day.succ_opt().unwrap_or(today + chrono::Days::new(1));
     }
     Ok(out)

@@ -327,7 +327,10 @@ pub async fn list_comments_by_findings(
     Ok(finding_comments::table
         .filter(finding_comments::workspace_id.eq_any(workspaces))
         .filter(finding_comments::finding_id.eq_any(ids))
-        .order((finding_comments::created_at.asc(), finding_comments::id.asc()))
+        .order((
+            finding_comments::created_at.asc(),
+            finding_comments::id.asc(),
+        ))
         .select(CommentRow::as_select())
         .load(conn)
         .await?)
