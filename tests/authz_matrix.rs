@@ -81,6 +81,26 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::SecretInventoryRead,
         [true, true, true, true, true, true, false],
     ),
+    (
+        Capability::BaselineRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::BaselineManage,
+        [true, false, true, true, false, false, false],
+    ),
+    (
+        Capability::FindingRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::FindingTriage,
+        [true, true, true, true, true, false, false],
+    ),
+    (
+        Capability::DriftEvaluate,
+        [true, true, true, true, true, false, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {
@@ -98,6 +118,7 @@ async fn attempt(
     ws: &str,
     tenant: &str,
     run: &str,
+    finding: &str,
 ) -> bool {
     let tag = role.as_str().replace('_', "-");
     let (query, vars): (&str, Value) = match cap {
@@ -158,9 +179,37 @@ async fn attempt(
             "mutation($i: CancelOperationRunInput!) { cancelOperationRun(input: $i) { operationRun { id } } }",
             json!({"i": {"operationRunId": run}}),
         ),
+        Capability::BaselineRead => (
+            "query($id: ID!) { workspace(id: $id) { baselines { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        // The tenant has no policies: past the check, the input is refused.
+        Capability::BaselineManage => (
+            "mutation($i: CreateBaselineInput!) { createBaseline(input: $i) { baseline { id } } }",
+            json!({"i": {"workspaceId": ws, "name": format!("B {tag}"), "sourceTenantId": tenant}}),
+        ),
+        Capability::FindingRead => (
+            "query($id: ID!) { workspace(id: $id) { findings { totalCount } complianceScore { score } } }",
+            json!({"id": ws}),
+        ),
+        Capability::FindingTriage => (
+            "mutation($i: CommentOnFindingInput!) { commentOnFinding(input: $i) { finding { id } } }",
+            json!({"i": {"findingId": finding, "body": format!("seen by {tag}")}}),
+        ),
+        // No baseline is assigned: past the check, the input is refused.
+        Capability::DriftEvaluate => (
+            "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }",
+            json!({"i": {"tenantId": tenant}}),
+        ),
     };
     let resp = app.gql(Some(token), query, vars).await;
     if resp.get("errors").is_some() && error_code(&resp) == "CONFLICT" {
+        return true;
+    }
+    if matches!(cap, Capability::BaselineManage | Capability::DriftEvaluate)
+        && resp.get("errors").is_some()
+        && error_code(&resp) == "BAD_USER_INPUT"
+    {
         return true;
     }
     if resp.get("errors").is_none() {
@@ -173,6 +222,54 @@ async fn attempt(
         "{role} / {cap}: a caller with a role must get FORBIDDEN, got {resp}"
     );
     false
+}
+
+/// A baseline and one finding, written directly (the matrix needs a finding to act on).
+async fn db_finding(
+    app: &TestApp,
+    ws: tenantatlas::domain::ids::WorkspaceId,
+    tenant: &str,
+) -> String {
+    use tenantatlas::{api::node, store};
+    let (_, tenant) = node::parse_global_id(tenant).unwrap();
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let baseline = store::baselines::insert_baseline(
+        &mut conn,
+        store::baselines::NewBaseline {
+            workspace: ws,
+            name: "Matrix baseline",
+            description: "",
+            source_tenant: None,
+            actor: "system:test",
+        },
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let ids = store::findings::insert_findings(
+        &mut conn,
+        &[store::findings::NewFinding {
+            workspace_id: ws.0,
+            tenant_id: tenant,
+            baseline_id: baseline.id,
+            lineage_id: uuid::Uuid::new_v4(),
+            policy_id: None,
+            fingerprint: "sha256:matrix".into(),
+            kind: "MISSING_POLICY".into(),
+            severity: "HIGH".into(),
+            severity_rank: 4,
+            weight: 5,
+            title: "Policy \"Matrix\" is missing from the tenant".into(),
+            setting_path: None,
+            expected_value: None,
+            actual_value: None,
+            first_seen_at: now,
+            last_seen_at: now,
+        }],
+    )
+    .await
+    .unwrap();
+    node::to_global_id(node::NodeType::Finding, ids[0]).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,13 +303,14 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
         let scope = (!role.is_platform()).then_some(ws_id);
         app.db_grant(&user_of(role), role, scope).await;
     }
+    let finding = db_finding(&app, ws_id, &tenant).await;
 
     // Act + assert, one row per capability.
     let mut mismatches = Vec::new();
     for (cap, expected) in MATRIX {
         for (i, role) in ROLES.iter().enumerate() {
             let token = app.token(&user_of(*role));
-            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant, &run).await;
+            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant, &run, &finding).await;
             if allowed != expected[i] {
                 mismatches.push(format!(
                     "{role} {cap}: allowed={allowed}, expected {}",
@@ -316,6 +414,13 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
                     let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::OperationRun, uuid::Uuid::new_v4());
                     app.gql(Some(&stranger), "mutation($i: CancelOperationRunInput!) { cancelOperationRun(input: $i) { operationRun { id } } }", json!({"i": {"operationRunId": ghost.0}})).await
                 }
+                Capability::BaselineRead | Capability::FindingRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { baselines { totalCount } findings { totalCount } complianceScore { score } } }", json!({"id": ws})).await,
+                Capability::BaselineManage => app.gql(Some(&stranger), "mutation($i: CreateBaselineInput!) { createBaseline(input: $i) { baseline { id } } }", json!({"i": {"workspaceId": ws, "name": "x", "sourceTenantId": tenant}})).await,
+                Capability::FindingTriage => {
+                    let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::Finding, uuid::Uuid::new_v4());
+                    app.gql(Some(&stranger), "mutation($i: FindingStepInput!) { triageFinding(input: $i) { finding { id } } }", json!({"i": {"findingId": ghost.0}})).await
+                }
+                Capability::DriftEvaluate => app.gql(Some(&stranger), "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}})).await,
                 Capability::WorkspaceCreate => unreachable!(),
             };
             if resp.get("errors").is_some() {
