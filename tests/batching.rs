@@ -172,3 +172,158 @@ async fn nested_inventory_queries_run_the_same_statements_at_any_size() {
         "statements: {small} for 1x1 tenants vs {large} for 3x3 tenants with more versions"
     );
 }
+
+const FINDINGS: &str = "{
+  workspaces(first: 5) { edges { node {
+    complianceScore { score } complianceTrend(days: 7) { score } findingsTrend(days: 7) { open { total } }
+    baselines(first: 5) { edges { node { name versions { version } items { displayName sourcePolicy { displayName } }
+      assignments { tenant { displayName } lastEvaluatedAt } } } }
+    findings(first: 10) { totalCount edges { node {
+      title tenant { displayName } policy { displayName } baseline { name } assignee { email }
+      comments { body } history { action }
+    } } }
+    tenants(first: 5) { edges { node {
+      complianceScore { score } complianceTrend(days: 7) { score }
+      findings(first: 5) { totalCount edges { node { kind baseline { name } } } }
+    } } }
+  } } }
+}";
+
+/// Workspaces with a baseline assigned to every tenant and `per_tenant` findings each
+/// (with a comment and a history entry), written directly.
+async fn measure_findings(workspaces: usize, tenants: usize, per_tenant: usize) -> u64 {
+    use tenantatlas::{api::node, domain::ids::TenantId, store};
+    let app = TestApp::spawn_without_workers().await;
+    let admin = app.admin_token().await;
+    for w in 0..workspaces {
+        let ws = app
+            .create_workspace(&admin, &format!("W{w}"), &format!("w{w}"), "TEST")
+            .await;
+        let ws_id = workspace_uuid(&ws);
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        let baseline = store::baselines::insert_baseline(
+            &mut conn,
+            store::baselines::NewBaseline {
+                workspace: ws_id,
+                name: "B",
+                description: "",
+                source_tenant: None,
+                actor: "system:test",
+            },
+        )
+        .await
+        .unwrap();
+        store::baselines::insert_version(&mut conn, ws_id, baseline.id, 1, 0, "system:test")
+            .await
+            .unwrap();
+        drop(conn);
+        for t in 0..tenants {
+            let tenant = app
+                .create_tenant(&admin, &ws, &format!("T{t}"), &guid())
+                .await;
+            let (_, tenant) = node::parse_global_id(&tenant).unwrap();
+            let mut conn = app.ctx.db.conn().await.unwrap();
+            store::baselines::insert_assignments(
+                &mut conn,
+                ws_id,
+                baseline.id,
+                &[tenant],
+                "system:test",
+            )
+            .await
+            .unwrap();
+            store::baselines::record_evaluation(
+                &mut conn,
+                ws_id,
+                baseline.id,
+                TenantId(tenant),
+                10,
+                100,
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+            let now = chrono::Utc::now();
+            let new: Vec<store::findings::NewFinding> = (0..per_tenant)
+                .map(|i| store::findings::NewFinding {
+                    workspace_id: ws_id.0,
+                    tenant_id: tenant,
+                    baseline_id: baseline.id,
+                    lineage_id: uuid::Uuid::new_v4(),
+                    policy_id: None,
+                    fingerprint: format!("fp-{tenant}-{i}"),
+                    kind: "MISSING_POLICY".into(),
+                    severity: "HIGH".into(),
+                    severity_rank: 4,
+                    weight: 5,
+                    title: format!("F{i}"),
+                    setting_path: None,
+                    expected_value: None,
+                    actual_value: None,
+                    first_seen_at: now,
+                    last_seen_at: now,
+                })
+                .collect();
+            let ids = store::findings::insert_findings(&mut conn, &new)
+                .await
+                .unwrap();
+            for id in &ids {
+                store::findings::insert_comment(&mut conn, ws_id, *id, "user:a@b.test", "c")
+                    .await
+                    .unwrap();
+            }
+            let history: Vec<store::findings::NewHistory> = ids
+                .iter()
+                .map(|id| store::findings::NewHistory {
+                    finding_id: *id,
+                    workspace_id: ws_id.0,
+                    action: "finding.detect".into(),
+                    actor: "system:test".into(),
+                    from_status: None,
+                    to_status: Some("OPEN".into()),
+                    comment: None,
+                    at: now,
+                })
+                .collect();
+            store::findings::insert_history(&mut conn, &history)
+                .await
+                .unwrap();
+            tenantatlas::service::findings::refresh_compliance(
+                &mut conn,
+                ws_id,
+                Some(TenantId(tenant)),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    app.gql_ok(&admin, FINDINGS, json!({})).await;
+    let mut best = u64::MAX;
+    for _ in 0..5 {
+        let q0 = app.ctx.db.queries.get();
+        let data = app.gql_ok(&admin, FINDINGS, json!({})).await;
+        best = best.min(app.ctx.db.queries.get() - q0);
+        let ws = &data["workspaces"]["edges"][0]["node"];
+        assert_eq!(ws["findings"]["totalCount"], tenants * per_tenant);
+        assert_eq!(
+            ws["tenants"]["edges"][0]["node"]["complianceScore"]["score"],
+            100 - (5 * per_tenant as i64).min(100)
+        );
+        assert_eq!(
+            ws["findings"]["edges"][0]["node"]["history"][0]["action"],
+            "finding.detect"
+        );
+    }
+    best
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_finding_queries_run_the_same_statements_at_any_size() {
+    let _serial = SERIAL.lock().await;
+    let small = measure_findings(1, 1, 1).await;
+    let large = measure_findings(3, 3, 4).await;
+    assert_eq!(
+        small, large,
+        "statements: {small} for 1x1x1 findings vs {large} for 3x3x4"
+    );
+}

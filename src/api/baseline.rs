@@ -8,7 +8,7 @@ use super::{
     finding::SeverityLevel,
     node::{expect_global_id, to_global_id, NodeType},
     operation_run::OperationRun,
-    pagination::{connection, Conn, PageArgs},
+    pagination::{paginate_vec, Conn, PageArgs},
     policy::Policy,
     scalars::DateTime,
     state,
@@ -287,15 +287,13 @@ pub async fn workspace_baselines(
     access(ctx)
         .require(workspace, Capability::BaselineRead)
         .await?;
-    let mut conn = app(ctx).db.conn().await?;
-    let total = store::baselines::count_baselines(&mut conn, workspace).await?;
-    let window = page.window(total as usize)?;
-    let rows = store::baselines::list_baselines(&mut conn, workspace, window).await?;
-    Ok(connection(
-        rows.into_iter().map(Baseline).collect(),
-        window,
-        total,
-    ))
+    let rows = state(ctx)
+        .loaders
+        .baselines_by_workspace
+        .load_one(workspace.0)
+        .await?
+        .unwrap_or_default();
+    paginate_vec(rows.iter().cloned().map(Baseline).collect(), &page)
 }
 
 /// Input of `createBaseline`: exactly one of `sourceTenantId` and `policyIds`.

@@ -551,6 +551,28 @@ fn check_days(days: Option<i32>) -> AppResult<u32> {
     }
 }
 
+type TrendPoints = Vec<(chrono::NaiveDate, Option<Compliance>, Option<i32>)>;
+
+async fn trend(
+    ctx: &Context<'_>,
+    workspace: WorkspaceId,
+    tenant: Option<Uuid>,
+    days: u32,
+) -> AppResult<TrendPoints> {
+    let from = service::findings::trend_start(days);
+    let rows = state(ctx)
+        .loaders
+        .trends
+        .load_one(super::loaders::TrendKey {
+            workspace: workspace.0,
+            tenant,
+            from,
+        })
+        .await?
+        .unwrap_or_default();
+    Ok(service::findings::trend_points(&rows, from))
+}
+
 /// `complianceTrend(days)`: capability `finding.read`.
 pub async fn compliance_trend(
     ctx: &Context<'_>,
@@ -562,7 +584,7 @@ pub async fn compliance_trend(
         .require(workspace, Capability::FindingRead)
         .await?;
     let days = check_days(days)?;
-    let points = service::findings::compliance_trend(app(ctx), workspace, tenant, days).await?;
+    let points = trend(ctx, workspace, tenant, days).await?;
     Ok(points
         .into_iter()
         .map(|(day, c, score)| {
@@ -587,7 +609,7 @@ pub async fn findings_trend(
         .require(workspace, Capability::FindingRead)
         .await?;
     let days = check_days(days)?;
-    let points = service::findings::compliance_trend(app(ctx), workspace, None, days).await?;
+    let points = trend(ctx, workspace, None, days).await?;
     Ok(points
         .into_iter()
         .map(|(day, c, _)| {
@@ -609,9 +631,13 @@ pub async fn workspace_score(
     access(ctx)
         .require(workspace, Capability::FindingRead)
         .await?;
-    Ok(ComplianceScore::of(
-        &service::findings::workspace_compliance(app(ctx), workspace).await?,
-    ))
+    let c = state(ctx)
+        .loaders
+        .workspace_compliance
+        .load_one(workspace.0)
+        .await?
+        .unwrap_or_default();
+    Ok(ComplianceScore::of(&c))
 }
 
 /// `Tenant.complianceScore`, batched across tenants.

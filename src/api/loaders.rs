@@ -195,6 +195,9 @@ pub struct Loaders {
     pub finding_pages: DataLoader<FindingPageLoader, HashMapCache>,
     pub finding_counts: DataLoader<FindingCountLoader, HashMapCache>,
     pub compliance: DataLoader<ComplianceLoader, HashMapCache>,
+    pub trends: DataLoader<TrendLoader, HashMapCache>,
+    pub baselines_by_workspace: DataLoader<BaselinesByWorkspaceLoader, HashMapCache>,
+    pub workspace_compliance: DataLoader<WorkspaceComplianceLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -222,6 +225,9 @@ impl Loaders {
         self.finding_pages.enable_all_cache(false);
         self.finding_counts.enable_all_cache(false);
         self.compliance.enable_all_cache(false);
+        self.trends.enable_all_cache(false);
+        self.baselines_by_workspace.enable_all_cache(false);
+        self.workspace_compliance.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -267,6 +273,9 @@ impl Loaders {
             finding_pages: dl(FindingPageLoader(db.clone()), &spawner),
             finding_counts: dl(FindingCountLoader(db.clone()), &spawner),
             compliance: dl(ComplianceLoader(db.clone()), &spawner),
+            trends: dl(TrendLoader(db.clone()), &spawner),
+            baselines_by_workspace: dl(BaselinesByWorkspaceLoader(db.clone()), &spawner),
+            workspace_compliance: dl(WorkspaceComplianceLoader(db.clone()), &spawner),
         }
     }
 }
@@ -796,5 +805,78 @@ impl Loader<WsKey> for ComplianceLoader {
             .iter()
             .map(|k| (*k, by_tenant.get(&k.1).cloned().unwrap_or_default()))
             .collect())
+    }
+}
+
+/// The snapshots a trend needs: one scope (a tenant, or the workspace itself when
+/// `tenant` is `None`) from a first day on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrendKey {
+    pub workspace: Uuid,
+    pub tenant: Option<Uuid>,
+    pub from: chrono::NaiveDate,
+}
+
+pub struct TrendLoader(pub Db);
+
+impl Loader<TrendKey> for TrendLoader {
+    type Value = Arc<Vec<store::findings::SnapshotRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[TrendKey]) -> Result<HashMap<TrendKey, Self::Value>, Self::Error> {
+        let mut by_from: HashMap<chrono::NaiveDate, Vec<&TrendKey>> = HashMap::new();
+        for k in keys {
+            by_from.entry(k.from).or_default().push(k);
+        }
+        let mut conn = self.0.conn().await?;
+        let mut out = HashMap::new();
+        for (from, ks) in by_from {
+            let ws: Vec<Uuid> = ks.iter().map(|k| k.workspace).collect();
+            let tenants: Vec<Uuid> = ks.iter().filter_map(|k| k.tenant).collect();
+            let whole = ks.iter().any(|k| k.tenant.is_none());
+            let mut rows =
+                store::findings::list_snapshots(&mut conn, &ws, &tenants, whole, from).await?;
+            rows.sort_by_key(|r| r.day);
+            for k in ks {
+                let mine: Vec<store::findings::SnapshotRow> = rows
+                    .iter()
+                    .filter(|r| r.workspace_id == k.workspace && r.tenant_id == k.tenant)
+                    .cloned()
+                    .collect();
+                out.insert(*k, Arc::new(mine));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every baseline of a workspace, by name (a workspace has few: paged in memory).
+pub struct BaselinesByWorkspaceLoader(pub Db);
+
+impl Loader<Uuid> for BaselinesByWorkspaceLoader {
+    type Value = Arc<Vec<store::baselines::BaselineRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let rows = store::baselines::list_baselines_by_workspaces(&mut conn, keys).await?;
+        let pairs: Vec<WsKey> = keys.iter().map(|k| (*k, *k)).collect();
+        Ok(group_rows(&pairs, rows, |r| r.workspace_id)
+            .into_iter()
+            .map(|((w, _), v)| (w, v))
+            .collect())
+    }
+}
+
+/// Current compliance of whole workspaces (every evaluated tenant).
+pub struct WorkspaceComplianceLoader(pub Db);
+
+impl Loader<Uuid> for WorkspaceComplianceLoader {
+    type Value = crate::service::findings::Compliance;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        crate::service::findings::compliance_by_workspace(&mut conn, keys).await
     }
 }

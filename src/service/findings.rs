@@ -389,49 +389,35 @@ async fn assignable_user(
     Ok(row.email)
 }
 
-/// Current compliance of one tenant.
-pub async fn tenant_compliance(
-    app: &AppContext,
-    workspace: WorkspaceId,
-    tenant: Uuid,
-) -> AppResult<Compliance> {
-    let mut conn = app.db.conn().await?;
-    Ok(
-        compliance_by_tenant(&mut conn, &[workspace.0], Some(&[tenant]))
-            .await?
-            .into_iter()
-            .map(|(_, c)| c)
-            .next()
-            .unwrap_or_default(),
-    )
-}
-
-/// Current compliance of a workspace (every evaluated tenant).
-pub async fn workspace_compliance(
-    app: &AppContext,
-    workspace: WorkspaceId,
-) -> AppResult<Compliance> {
-    let mut conn = app.db.conn().await?;
-    let mut whole = Compliance::default();
-    for t in store::findings::finding_totals(&mut conn, &[workspace.0], None).await? {
-        whole.add(&t);
+/// Current compliance of whole workspaces, keyed by workspace (every key present).
+pub async fn compliance_by_workspace(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, Compliance>> {
+    let mut out: std::collections::HashMap<Uuid, Compliance> = workspaces
+        .iter()
+        .map(|w| (*w, Compliance::default()))
+        .collect();
+    for t in store::findings::finding_totals(conn, workspaces, None).await? {
+        out.entry(t.workspace_id).or_default().add(&t);
     }
-    Ok(whole)
+    Ok(out)
 }
 
-/// One point per day of the last `days` days (oldest first), each the latest snapshot of
-/// that day or carried forward from an earlier one; `None` before the first snapshot.
-pub async fn compliance_trend(
-    app: &AppContext,
-    workspace: WorkspaceId,
-    tenant: Option<Uuid>,
-    days: u32,
-) -> AppResult<Vec<(NaiveDate, Option<Compliance>, Option<i32>)>> {
+/// The first day of a trend of `days` days ending today (UTC).
+pub fn trend_start(days: u32) -> NaiveDate {
+    Utc::now().date_naive() - chrono::Days::new(u64::from(days.saturating_sub(1)))
+}
+
+/// One point per day from `from` to today (oldest first) out of one scope's snapshots
+/// (oldest first): each the latest snapshot of that day or carried forward from an earlier
+/// one; `None` before the first snapshot.
+pub fn trend_points(
+    rows: &[SnapshotRow],
+    from: NaiveDate,
+) -> Vec<(NaiveDate, Option<Compliance>, Option<i32>)> {
     let today = Utc::now().date_naive();
-    let from = today - chrono::Days::new(u64::from(days.saturating_sub(1)));
-    let mut conn = app.db.conn().await?;
-    let rows = store::findings::list_snapshots(&mut conn, workspace, tenant, from).await?;
-    let mut out = Vec::with_capacity(days as usize);
+    let mut out = Vec::new();
     let mut last: Option<&SnapshotRow> = None;
     let mut it = rows.iter().peekable();
     let mut day = from;
@@ -449,7 +435,10 @@ pub async fn compliance_trend(
             last.map(Compliance::from_snapshot),
             last.and_then(|r| r.score),
         ));
-        day = day.succ_opt().unwrap_or(today + chrono::Days::new(1));
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
     }
-    Ok(out)
+    out
 }

@@ -216,24 +216,14 @@ pub async fn find_baseline_workspace(conn: &mut Conn, id: Uuid) -> AppResult<Opt
         .optional()?)
 }
 
-pub async fn count_baselines(conn: &mut Conn, workspace: WorkspaceId) -> AppResult<i64> {
-    Ok(baselines::table
-        .filter(baselines::workspace_id.eq(workspace.0))
-        .count()
-        .get_result(conn)
-        .await?)
-}
-
-pub async fn list_baselines(
+/// Every baseline of several workspaces, by name.
+pub async fn list_baselines_by_workspaces(
     conn: &mut Conn,
-    workspace: WorkspaceId,
-    window: Window,
+    workspaces: &[Uuid],
 ) -> AppResult<Vec<BaselineRow>> {
     Ok(baselines::table
-        .filter(baselines::workspace_id.eq(workspace.0))
+        .filter(baselines::workspace_id.eq_any(workspaces))
         .order((baselines::name.asc(), baselines::id.asc()))
-        .offset(window.offset)
-        .limit(window.limit)
         .select(BaselineRow::as_select())
         .load(conn)
         .await?)

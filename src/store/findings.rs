@@ -494,6 +494,8 @@ pub async fn list_findings(
 #[derive(Clone, Debug, Default, PartialEq, Eq, QueryableByName)]
 pub struct FindingTotals {
     #[diesel(sql_type = sql_types::Uuid)]
+    pub workspace_id: Uuid,
+    #[diesel(sql_type = sql_types::Uuid)]
     pub tenant_id: Uuid,
     #[diesel(sql_type = sql_types::BigInt)]
     pub drift_weight: i64,
@@ -523,7 +525,7 @@ pub async fn finding_totals(
     tenants: Option<&[Uuid]>,
 ) -> AppResult<Vec<FindingTotals>> {
     Ok(diesel::sql_query(
-        "WITH a AS (SELECT tenant_id, baseline_id, check_weight FROM baseline_assignments \
+        "WITH a AS (SELECT workspace_id, tenant_id, baseline_id, check_weight FROM baseline_assignments \
                     WHERE workspace_id = ANY($1) AND ($2::uuid[] IS NULL OR tenant_id = ANY($2)) \
                       AND last_evaluated_at IS NOT NULL), \
               f AS (SELECT f.tenant_id, \
@@ -537,8 +539,8 @@ pub async fn finding_totals(
                        count(*) FILTER (WHERE f.status = 'RISK_ACCEPTED') AS ac \
                     FROM findings f JOIN a ON a.tenant_id = f.tenant_id AND a.baseline_id = f.baseline_id \
                     WHERE f.workspace_id = ANY($1) GROUP BY f.tenant_id), \
-              w AS (SELECT tenant_id, sum(check_weight) AS tw FROM a GROUP BY tenant_id) \
-         SELECT w.tenant_id, coalesce(f.dw, 0)::int8 AS drift_weight, coalesce(f.aw, 0)::int8 AS accepted_weight, \
+              w AS (SELECT workspace_id, tenant_id, sum(check_weight) AS tw FROM a GROUP BY workspace_id, tenant_id) \
+         SELECT w.workspace_id, w.tenant_id, coalesce(f.dw, 0)::int8 AS drift_weight, coalesce(f.aw, 0)::int8 AS accepted_weight, \
                 coalesce(f.oc, 0)::int8 AS open_critical, coalesce(f.oh, 0)::int8 AS open_high, \
                 coalesce(f.om, 0)::int8 AS open_medium, coalesce(f.ol, 0)::int8 AS open_low, \
                 coalesce(f.oi, 0)::int8 AS open_info, coalesce(f.ac, 0)::int8 AS accepted_count, \
@@ -551,7 +553,7 @@ pub async fn finding_totals(
     .await?)
 }
 
-#[derive(Clone, Debug, Queryable, Selectable, Insertable, PartialEq)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable, PartialEq)]
 #[diesel(table_name = compliance_snapshots)]
 pub struct SnapshotRow {
     pub workspace_id: Uuid,
@@ -599,43 +601,40 @@ pub async fn upsert_snapshot(conn: &mut Conn, row: &SnapshotRow) -> AppResult<()
     Ok(())
 }
 
-/// Snapshots of one scope from `from` on, plus the latest one before it (trends carry the
-/// last known value forward), oldest first.
+/// Snapshots of several scopes (tenants, and the workspaces themselves when
+/// `workspace_scope`) from `from` on, plus each scope's latest one before it (trends carry
+/// the last known value forward), in two statements.
 pub async fn list_snapshots(
     conn: &mut Conn,
-    workspace: WorkspaceId,
-    tenant: Option<Uuid>,
+    workspaces: &[Uuid],
+    tenants: &[Uuid],
+    workspace_scope: bool,
     from: NaiveDate,
 ) -> AppResult<Vec<SnapshotRow>> {
-    let scope = compliance_snapshots::table
-        .filter(compliance_snapshots::workspace_id.eq(workspace.0))
-        .into_boxed();
-    let scope = match tenant {
-        Some(t) => scope.filter(compliance_snapshots::tenant_id.eq(t)),
-        None => scope.filter(compliance_snapshots::tenant_id.is_null()),
-    };
-    let mut rows: Vec<SnapshotRow> = scope
-        .filter(compliance_snapshots::day.ge(from))
-        .order(compliance_snapshots::day.asc())
-        .select(SnapshotRow::as_select())
-        .load(conn)
-        .await?;
-    let before = compliance_snapshots::table
-        .filter(compliance_snapshots::workspace_id.eq(workspace.0))
-        .into_boxed();
-    let before = match tenant {
-        Some(t) => before.filter(compliance_snapshots::tenant_id.eq(t)),
-        None => before.filter(compliance_snapshots::tenant_id.is_null()),
-    };
-    let earlier: Option<SnapshotRow> = before
-        .filter(compliance_snapshots::day.lt(from))
-        .order(compliance_snapshots::day.desc())
-        .select(SnapshotRow::as_select())
-        .first(conn)
-        .await
-        .optional()?;
-    if let Some(e) = earlier {
-        rows.insert(0, e);
-    }
-    Ok(rows)
+    const COLUMNS: &str =
+        "workspace_id, tenant_id, day, score, total_weight, drift_weight, accepted_weight, \
+        open_critical, open_high, open_medium, open_low, open_info, accepted_count";
+    const SCOPE: &str =
+        "workspace_id = ANY($1) AND (tenant_id = ANY($2) OR ($3 AND tenant_id IS NULL))";
+    let recent: Vec<SnapshotRow> = diesel::sql_query(format!(
+        "SELECT {COLUMNS} FROM compliance_snapshots WHERE {SCOPE} AND day >= $4 ORDER BY day"
+    ))
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(workspaces)
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(tenants)
+    .bind::<sql_types::Bool, _>(workspace_scope)
+    .bind::<sql_types::Date, _>(from)
+    .load(conn)
+    .await?;
+    let mut earlier: Vec<SnapshotRow> = diesel::sql_query(format!(
+        "SELECT DISTINCT ON (workspace_id, tenant_id) {COLUMNS} FROM compliance_snapshots \
+         WHERE {SCOPE} AND day < $4 ORDER BY workspace_id, tenant_id, day DESC"
+    ))
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(workspaces)
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(tenants)
+    .bind::<sql_types::Bool, _>(workspace_scope)
+    .bind::<sql_types::Date, _>(from)
+    .load(conn)
+    .await?;
+    earlier.extend(recent);
+    Ok(earlier)
 }
