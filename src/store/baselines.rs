@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Conn, Window};
+use super::Conn;
 use crate::{
     db::schema::{
         baseline_assignments, baseline_items, baseline_mappings, baseline_versions, baselines,
