@@ -1,0 +1,343 @@
+//! Drift evaluation of 100 tenants x 70 policies (the real corpus) against one baseline.
+//!
+//!   cargo bench --bench drift
+//!
+//! 1. The engine alone (no database): per tenant, parse the 70 stored payloads, match them
+//!    with the baseline's policies, flatten and compare. Prints policy comparisons/s.
+//! 2. End to end against PostgreSQL (`TENANTATLAS_BENCH_SERVER`, default
+//!    `postgres://postgres@127.0.0.1:5432`; a throwaway database is created and dropped):
+//!    import the tenants, create and assign the baseline, then run each tenant's
+//!    evaluation (read, compare, reconcile findings, snapshot, audit) twice: the first
+//!    creates the findings, the second is the steady state. Prints comparisons/s and RSS.
+//!
+//! Every 4th tenant drifts: three values changed and one policy removed; every tenant is a
+//! re-export (new ids, timestamps, reversed lists), so false drift would show as findings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+use serde_json::{json, Value};
+use tenantatlas::{
+    authz::Access,
+    auth::Principal,
+    domain::{
+        contracts::{classify, Contract},
+        drift::{
+            comparable_settings, match_items, normalize_name, template_id, Candidate,
+            ExpectedPolicy, ItemKey, ItemRules,
+        },
+        ids::{TenantId, WorkspaceId},
+    },
+    providers::export_dir::decode_text,
+};
+
+const TENANTS: usize = 100;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("TENANTATLAS_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oib-windows")
+        });
+    dir.is_dir().then_some(dir)
+}
+
+/// (folder, file name, payload) of every corpus file, sorted.
+fn load(dir: &Path) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    let mut folders: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    folders.sort_by_key(|e| e.file_name());
+    for folder in folders.into_iter().filter(|f| f.path().is_dir()) {
+        let name = folder.file_name().to_string_lossy().to_string();
+        let mut files: Vec<_> = std::fs::read_dir(folder.path()).unwrap().flatten().collect();
+        files.sort_by_key(|e| e.file_name());
+        for f in files {
+            let text = decode_text(&std::fs::read(f.path()).unwrap()).unwrap();
+            out.push((
+                name.clone(),
+                f.file_name().to_string_lossy().to_string(),
+                serde_json::from_str(&text).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn reexport(v: &Value, n: usize) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .rev()
+                .map(|(k, val)| {
+                    let new = match (k.as_str(), val) {
+                        ("id" | "groupId", Value::String(s)) => json!(format!("{s}-{n}")),
+                        ("lastModifiedDateTime", Value::String(_)) => json!("2026-12-01T00:00:00Z"),
+                        _ => reexport(val, n),
+                    };
+                    (k.clone(), new)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().rev().map(|x| reexport(x, n)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Changes the first choice or simple value of a settings catalog policy.
+fn drift(v: &mut Value) {
+    if let Some(first) = v
+        .get_mut("settings")
+        .and_then(Value::as_array_mut)
+        .and_then(|a| a.first_mut())
+    {
+        let inst = &mut first["settingInstance"];
+        if let Some(c) = inst.get_mut("choiceSettingValue") {
+            c["value"] = json!("changed_by_bench");
+        } else if let Some(s) = inst.get_mut("simpleSettingValue") {
+            s["value"] = json!("changed_by_bench");
+        }
+    }
+}
+
+/// The 100 tenants' exports: (folder, file, payload text) per tenant.
+fn tenants(corpus: &[(String, String, Value)]) -> Vec<Vec<(String, String, String)>> {
+    (0..TENANTS)
+        .map(|t| {
+            corpus
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !(t % 4 == 0 && *i == 10))
+                .map(|(i, (folder, file, v))| {
+                    let mut v = reexport(v, t);
+                    if t % 4 == 0 && [20, 30, 40].contains(&i) {
+                        drift(&mut v);
+                    }
+                    (folder.clone(), file.clone(), serde_json::to_string(&v).unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn engine(corpus: &[(String, String, Value)], tenants: &[Vec<(String, String, String)>]) {
+    let expected: Vec<(ItemKey, ExpectedPolicy)> = corpus
+        .iter()
+        .map(|(folder, _, v)| {
+            let c: &'static Contract = classify(v, Some(folder)).unwrap();
+            let name = tenantatlas::domain::contracts::display_name(c, v).unwrap_or_default();
+            (
+                ItemKey {
+                    contract_type: c.collection.to_string(),
+                    match_name: normalize_name(&name),
+                    template_id: template_id(v),
+                    mapped: None,
+                },
+                ExpectedPolicy::new(c, v, ItemRules::default()),
+            )
+        })
+        .collect();
+    let keys: Vec<ItemKey> = expected.iter().map(|(k, _)| k.clone()).collect();
+    let start = Instant::now();
+    let mut comparisons = 0usize;
+    let mut drifts = 0usize;
+    for tenant in tenants {
+        let parsed: Vec<(&'static Contract, Value)> = tenant
+            .iter()
+            .map(|(folder, _, text)| {
+                let v: Value = serde_json::from_str(text).unwrap();
+                (classify(&v, Some(folder)).unwrap(), v)
+            })
+            .collect();
+        let candidates: Vec<Candidate> = parsed
+            .iter()
+            .enumerate()
+            .map(|(i, (c, v))| Candidate {
+                id: uuid::Uuid::from_u128(i as u128),
+                contract_type: c.collection.to_string(),
+                match_name: normalize_name(
+                    &tenantatlas::domain::contracts::display_name(c, v).unwrap_or_default(),
+                ),
+                template_id: template_id(v),
+                active: true,
+            })
+            .collect();
+        let matches = match_items(&keys, &candidates);
+        for ((_, exp), m) in expected.iter().zip(matches) {
+            comparisons += 1;
+            let c = match m {
+                tenantatlas::domain::drift::Match::Found(id, _) => {
+                    let (contract, v) = &parsed[id.as_u128() as usize];
+                    exp.compare(&comparable_settings(contract, v))
+                }
+                _ => exp.absent(tenantatlas::domain::drift::DriftKind::MissingPolicy, None),
+            };
+            drifts += c.drifts.len();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "engine: {comparisons} policy comparisons in {secs:.3} s = {:.0} comparisons/s (parse + match + flatten + compare), {drifts} drift(s)",
+        comparisons as f64 / secs
+    );
+}
+
+struct Quiet;
+
+#[async_trait::async_trait]
+impl tenantatlas::service::inventory::Progress for Quiet {
+    async fn report(
+        &mut self,
+        _: usize,
+        _: usize,
+        _: &str,
+    ) -> tenantatlas::error::AppResult<tenantatlas::service::inventory::Control> {
+        Ok(tenantatlas::service::inventory::Control::Continue)
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn end_to_end(tenants: &[Vec<(String, String, String)>]) {
+    use tenantatlas::{service, store};
+    let server = std::env::var("TENANTATLAS_BENCH_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("tenantatlas_bench_drift_{}", std::process::id());
+    let url = format!("{server}/{name}");
+    let mut config = tenantatlas::config::Config::new(url.clone());
+    config.jobs.workers = 0;
+    let app = match tenantatlas::build_context(&config).await {
+        Ok(app) => app,
+        Err(e) => {
+            println!("end to end: skipped, PostgreSQL not reachable at {server} ({e})");
+            return;
+        }
+    };
+    let access = Access::new(Principal::System("bench"), app.authz.clone());
+    let ws = service::workspaces::create_workspace(
+        &app,
+        &access,
+        "Bench",
+        "bench",
+        "TEST".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let ws_id = WorkspaceId(ws.id);
+    let root = std::env::temp_dir().join(&name);
+    let mut ids = Vec::new();
+    let start = Instant::now();
+    for (t, files) in tenants.iter().enumerate() {
+        let dir = root.join(format!("t{t}"));
+        for (folder, file, text) in files {
+            std::fs::create_dir_all(dir.join(folder)).unwrap();
+            std::fs::write(dir.join(folder).join(file), text).unwrap();
+        }
+        let tenant = service::tenants::create_tenant(
+            &app,
+            &access,
+            ws_id,
+            &format!("Tenant {t}"),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .unwrap();
+        let mut conn = app.db.conn().await.unwrap();
+        let run = store::operation_runs::insert_claimed_run(
+            &mut conn,
+            ws_id,
+            Some(tenant.id),
+            "INVENTORY_SYNC",
+            json!({"path": dir.to_string_lossy()}),
+            "system:bench",
+            "bench",
+            60.0,
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        tenantatlas::jobs::execute_run(app.clone(), run, "bench".into()).await;
+        ids.push(TenantId(tenant.id));
+    }
+    println!(
+        "end to end: imported {} tenants in {:.1} s",
+        ids.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let baseline = service::baselines::create_baseline(
+        &app,
+        &access,
+        ws_id,
+        "OIB",
+        None,
+        service::baselines::BaselineSource::Tenant(ids[1]),
+    )
+    .await
+    .unwrap();
+    let all: Vec<uuid::Uuid> = ids.iter().map(|t| t.0).collect();
+    service::baselines::assign_baseline(&app, &access, baseline.id, &all)
+        .await
+        .unwrap();
+    for pass in ["first (creates findings)", "second (steady state)"] {
+        let start = Instant::now();
+        let mut compared = 0;
+        let mut findings = 0;
+        for t in &ids {
+            let o = service::drift::evaluate_tenant(&app, ws_id, *t, None, "system:bench", &mut Quiet)
+                .await
+                .unwrap();
+            compared += o.compared;
+            findings += o.new + o.still_open + o.reopened;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "end to end, {pass}: {compared} comparisons in {secs:.2} s = {:.0} comparisons/s, {findings} open finding(s)",
+            compared as f64 / secs
+        );
+    }
+    println!("peak RSS {:.0} MB", peak_rss_mb());
+    drop(app);
+    let _ = std::fs::remove_dir_all(&root);
+    if let Ok((mut client, conn)) =
+        tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await
+    {
+        tokio::spawn(conn);
+        let _ = &mut client;
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+    }
+}
+
+fn main() {
+    let Some(dir) = corpus() else {
+        eprintln!("corpus not found: set TENANTATLAS_CORPUS to the oib-windows folder");
+        std::process::exit(1);
+    };
+    let corpus = load(&dir);
+    let tenants = tenants(&corpus);
+    println!(
+        "{} tenants x {} policies against one baseline of {}",
+        tenants.len(),
+        corpus.len(),
+        corpus.len()
+    );
+    engine(&corpus, &tenants);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(end_to_end(&tenants));
+}
