@@ -15,14 +15,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
     time::Instant,
 };
 
 use serde_json::{json, Value};
 use tenantatlas::{
-    authz::Access,
     auth::Principal,
+    authz::Access,
     domain::{
         contracts::{classify, Contract},
         drift::{
@@ -52,7 +51,10 @@ fn load(dir: &Path) -> Vec<(String, String, Value)> {
     folders.sort_by_key(|e| e.file_name());
     for folder in folders.into_iter().filter(|f| f.path().is_dir()) {
         let name = folder.file_name().to_string_lossy().to_string();
-        let mut files: Vec<_> = std::fs::read_dir(folder.path()).unwrap().flatten().collect();
+        let mut files: Vec<_> = std::fs::read_dir(folder.path())
+            .unwrap()
+            .flatten()
+            .collect();
         files.sort_by_key(|e| e.file_name());
         for f in files {
             let text = decode_text(&std::fs::read(f.path()).unwrap()).unwrap();
@@ -115,7 +117,11 @@ fn tenants(corpus: &[(String, String, Value)]) -> Vec<Vec<(String, String, Strin
                     if t % 4 == 0 && [20, 30, 40].contains(&i) {
                         drift(&mut v);
                     }
-                    (folder.clone(), file.clone(), serde_json::to_string(&v).unwrap())
+                    (
+                        folder.clone(),
+                        file.clone(),
+                        serde_json::to_string(&v).unwrap(),
+                    )
                 })
                 .collect()
         })
@@ -294,9 +300,10 @@ async fn end_to_end(tenants: &[Vec<(String, String, String)>]) {
         let mut compared = 0;
         let mut findings = 0;
         for t in &ids {
-            let o = service::drift::evaluate_tenant(&app, ws_id, *t, None, "system:bench", &mut Quiet)
-                .await
-                .unwrap();
+            let o =
+                service::drift::evaluate_tenant(&app, ws_id, *t, None, "system:bench", &mut Quiet)
+                    .await
+                    .unwrap();
             compared += o.compared;
             findings += o.new + o.still_open + o.reopened;
         }

@@ -75,6 +75,10 @@ fn constraint_error(constraint: &str) -> Option<AppError> {
             AppError::Conflict("a baseline with this name already exists in the workspace".into())
         }
         "baselines_name_present" => AppError::bad_input("name", "must not be empty"),
+        "operation_runs_one_queued_evaluation" => AppError::Conflict(
+            "a drift evaluation of this tenant is already queued; follow it in Workspace.operationRuns"
+                .into(),
+        ),
         _ => return None,
     };
     Some(err)
@@ -132,6 +136,7 @@ mod tests {
             "tenants_display_name_present",
             "baselines_workspace_name_key",
             "baselines_name_present",
+            "operation_runs_one_queued_evaluation",
         ] {
             let err = constraint_error(name);
             assert!(

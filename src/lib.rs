@@ -78,6 +78,7 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         tokens,
         events: EventBus::new(),
         fingerprinter,
+        drift_cache: Default::default(),
     }))
 }
 

@@ -299,7 +299,7 @@ async fn measure_findings(workspaces: usize, tenants: usize, per_tenant: usize) 
     }
     app.gql_ok(&admin, FINDINGS, json!({})).await;
     let mut best = u64::MAX;
-    for _ in 0..5 {
+    for _ in 0..10 {
         let q0 = app.ctx.db.queries.get();
         let data = app.gql_ok(&admin, FINDINGS, json!({})).await;
         best = best.min(app.ctx.db.queries.get() - q0);
@@ -322,8 +322,10 @@ async fn nested_finding_queries_run_the_same_statements_at_any_size() {
     let _serial = SERIAL.lock().await;
     let small = measure_findings(1, 1, 1).await;
     let large = measure_findings(3, 3, 4).await;
-    assert_eq!(
-        small, large,
+    // A starved machine can only split a batch (more statements), never merge an N+1
+    // away: the large data set may not need more than the small one.
+    assert!(
+        large <= small,
         "statements: {small} for 1x1x1 findings vs {large} for 3x3x4"
     );
 }

@@ -914,7 +914,7 @@ async fn bad_baseline_input_is_refused_with_codes_and_changes_nothing() {
 
     // A new version keeps the old one and the item rules (by lineage).
     let r = app
-        .gql_ok(admin, "mutation($i: UpdateBaselineInput!) { updateBaseline(input: $i) { baseline { currentVersion versions { version } items { displayName ignoredPaths } } } }", json!({"i": {"baselineId": d.baseline, "name": "Northwind v2"}}))
+        .gql_ok(admin, "mutation($i: UpdateBaselineInput!) { updateBaseline(input: $i) { baseline { currentVersion versions { version } items { displayName ignoredPaths } } } }", json!({"i": {"baselineId": d.baseline, "name": "Northwind v2", "refreshFromSource": true}}))
         .await;
     let b = &r["updateBaseline"]["baseline"];
     assert_eq!(b["currentVersion"], 2);
@@ -937,5 +937,174 @@ async fn bad_baseline_input_is_refused_with_codes_and_changes_nothing() {
         error_code(&r),
         "CONFLICT",
         "old versions do not change: {r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renaming_makes_no_version_and_a_refresh_keeps_rules_when_source_policies_get_new_ids() {
+    let d = demo().await;
+    let (app, admin) = (&d.app, &d.admin);
+    let r = app
+        .gql_ok(admin, "mutation($i: UpdateBaselineInput!) { updateBaseline(input: $i) { baseline { name currentVersion } } }", json!({"i": {"baselineId": d.baseline, "name": "Renamed"}}))
+        .await;
+    assert_eq!(
+        r["updateBaseline"]["baseline"]["currentVersion"], 1,
+        "a rename is no new version"
+    );
+    assert_eq!(r["updateBaseline"]["baseline"]["name"], "Renamed");
+    let r = app.gql(Some(admin), "mutation($i: UpdateBaselineInput!) { updateBaseline(input: $i) { baseline { name } } }", json!({"i": {"baselineId": d.baseline}})).await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "nothing to change: {r}");
+
+    // Rules on the password item.
+    let items = app
+        .gql_ok(
+            admin,
+            "query($id: ID!) { node(id: $id) { ... on Baseline { items { id displayName } } } }",
+            json!({"id": d.baseline}),
+        )
+        .await;
+    let item = items["node"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["displayName"] == "NW - Compliance - Password - v2.0")
+        .unwrap()["id"]
+        .clone();
+    let rules = "mutation($i: SetBaselineItemRulesInput!) { setBaselineItemRules(input: $i) { baselineItem { severityOverrides { path severity } ignoredPaths } } }";
+    app.gql_ok(admin, rules, json!({"i": {"baselineItemId": item, "severityOverrides": [{"path": " passwordMinimumLength ", "severity": "CRITICAL"}]}})).await;
+    let r = app
+        .gql_ok(
+            admin,
+            rules,
+            json!({"i": {"baselineItemId": item, "ignoredPaths": ["passwordExpirationDays "]}}),
+        )
+        .await;
+    let got = &r["setBaselineItemRules"]["baselineItem"];
+    assert_eq!(
+        got["severityOverrides"],
+        json!([{"path": "passwordMinimumLength", "severity": "CRITICAL"}]),
+        "kept and trimmed"
+    );
+    assert_eq!(got["ignoredPaths"], json!(["passwordExpirationDays"]));
+    wait_evaluations(app, admin, &d.ws, &d.target, 2).await;
+    let f = tenant_findings(app, admin, &d.target, json!(null)).await;
+    assert_eq!(
+        f[0]["severity"], "CRITICAL",
+        "a rules change queues the evaluation"
+    );
+    let finding_id = f[0]["id"].clone();
+
+    // The reference tenant's policies come back with new ids (a restore).
+    let ref_dir = d.app.import_root.0.join("demo/ref");
+    for entry in std::fs::read_dir(&ref_dir).unwrap() {
+        for file in std::fs::read_dir(entry.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let mut v = read_json(&path);
+            v["id"] = json!(guid());
+            write_json(&path, &v);
+        }
+    }
+    app.sync(admin, &d.reference, &[]).await;
+    let r = app
+        .gql_ok(admin, "mutation($i: UpdateBaselineInput!) { updateBaseline(input: $i) { baseline { currentVersion items { displayName severityOverrides { severity } ignoredPaths sourcePolicy { lifecycleState } } } } }", json!({"i": {"baselineId": d.baseline, "refreshFromSource": true}}))
+        .await;
+    let b = &r["updateBaseline"]["baseline"];
+    assert_eq!(b["currentVersion"], 2);
+    assert_eq!(
+        b["items"].as_array().unwrap().len(),
+        4,
+        "only the active copies"
+    );
+    let carried = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["displayName"] == "NW - Compliance - Password - v2.0")
+        .unwrap();
+    assert_eq!(
+        carried["severityOverrides"][0]["severity"], "CRITICAL",
+        "{carried}"
+    );
+    assert_eq!(carried["ignoredPaths"], json!(["passwordExpirationDays"]));
+    assert_eq!(carried["sourcePolicy"]["lifecycleState"], "ACTIVE");
+    wait_evaluations(app, admin, &d.ws, &d.target, 3).await;
+    let f = tenant_findings(app, admin, &d.target, json!({"status": "OPEN"})).await;
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["id"], finding_id, "the same finding, not a new one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_queue_one_evaluation_and_unassigning_never_leaves_findings_open() {
+    let d = demo().await;
+    let (app, admin) = (&d.app, &d.admin);
+    // Unassign racing the evaluation the assignment queued: nothing of the baseline stays open.
+    for round in 0..4 {
+        let assign = app.gql(
+            Some(admin),
+            "mutation($i: BaselineTenantsInput!) { assignBaseline(input: $i) { baseline { id } } }",
+            json!({"i": {"baselineId": d.baseline, "tenantIds": [d.reference, d.target]}}),
+        );
+        let r = assign.await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let unassign = app.gql(Some(admin), "mutation($i: BaselineTenantsInput!) { unassignBaseline(input: $i) { baseline { id } } }", json!({"i": {"baselineId": d.baseline, "tenantIds": [d.target, d.reference]}}));
+        let starts: Vec<_> = (0..4)
+            .map(|_| app.gql(Some(admin), "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": d.target}})))
+            .collect();
+        let (u, s) = tokio::join!(unassign, futures_util::future::join_all(starts));
+        assert!(u.get("errors").is_none(), "round {round}: {u}");
+        for r in s {
+            if r.get("errors").is_some() {
+                assert!(
+                    matches!(error_code(&r).as_str(), "CONFLICT" | "BAD_USER_INPUT"),
+                    "round {round}: {r}"
+                );
+            }
+        }
+        wait_evaluations(app, admin, &d.ws, &d.target, 1).await;
+        let open = tenant_findings(app, admin, &d.target, json!({"status": "OPEN"})).await;
+        assert!(open.is_empty(), "round {round}: {open:#?}");
+    }
+    // Many starts at once: never two queued evaluations of one tenant.
+    app.gql_ok(
+        admin,
+        "mutation($i: BaselineTenantsInput!) { assignBaseline(input: $i) { baseline { id } } }",
+        json!({"i": {"baselineId": d.baseline, "tenantIds": [d.target]}}),
+    )
+    .await;
+    let starts: Vec<_> = (0..12)
+        .map(|_| app.gql(Some(admin), "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": d.target}})))
+        .collect();
+    for r in futures_util::future::join_all(starts).await {
+        if r.get("errors").is_some() {
+            assert_eq!(error_code(&r), "CONFLICT", "{r}");
+        }
+    }
+    let mut conn = app.db.connect().await;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let dup: Vec<N> = diesel::sql_query("SELECT count(*) AS n FROM (SELECT fingerprint FROM findings GROUP BY workspace_id, fingerprint HAVING count(*) > 1) d")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(dup[0].n, 0, "no duplicate findings");
+    wait_evaluations(app, admin, &d.ws, &d.target, 1).await;
+    let open = tenant_findings(app, admin, &d.target, json!({"status": "OPEN"})).await;
+    assert_eq!(open.len(), 1, "the drift is back once assigned again");
+    // The workspace's snapshot agrees with its live score.
+    let w = app
+        .gql_ok(admin, "query($id: ID!) { workspace(id: $id) { complianceScore { score openFindings { total } } complianceTrend(days: 1) { score } findingsTrend(days: 1) { open { total } } } }", json!({"id": d.ws}))
+        .await;
+    let w = &w["workspace"];
+    assert_eq!(
+        w["complianceTrend"][0]["score"], w["complianceScore"]["score"],
+        "{w}"
+    );
+    assert_eq!(
+        w["findingsTrend"][0]["open"]["total"], w["complianceScore"]["openFindings"]["total"],
+        "{w}"
     );
 }

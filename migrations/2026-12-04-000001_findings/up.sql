@@ -42,6 +42,8 @@ CREATE TABLE baseline_items (
     payload_hash        TEXT NOT NULL,
     payload             TEXT NOT NULL,
     setting_count       INTEGER NOT NULL,
+    -- Digest of the comparable settings: a tenant policy with the same one has no drift.
+    settings_digest     TEXT NOT NULL,
     -- [{path, severity}] and [path]; a path covers its children.
     severity_overrides  JSONB NOT NULL DEFAULT '[]',
     ignored_paths       JSONB NOT NULL DEFAULT '[]',
@@ -153,6 +155,17 @@ CREATE TABLE compliance_snapshots (
     taken_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT compliance_snapshots_scope_day_key UNIQUE NULLS NOT DISTINCT (workspace_id, tenant_id, day)
 );
+
+-- At most one queued evaluation per tenant: it sees everything that happened before it
+-- starts, so a second one would only repeat it.
+CREATE UNIQUE INDEX operation_runs_one_queued_evaluation ON operation_runs (tenant_id)
+    WHERE kind = 'DRIFT_EVALUATION' AND status = 'QUEUED';
+
+-- Drift metadata of a version, computed by the first evaluation that reads it (versions
+-- never change): its settings digest and its settings catalog template id.
+ALTER TABLE policy_versions
+    ADD COLUMN settings_digest TEXT,
+    ADD COLUMN template_id TEXT;
 
 INSERT INTO casbin_rule (ptype, v0, v1, v2, v3) VALUES
     ('p', 'platform_admin', '*', 'baseline', 'read'),

@@ -315,14 +315,19 @@ pub struct CreateBaselinePayload {
     pub baseline: Baseline,
 }
 
-/// Input of `updateBaseline`: a new version, snapshotting `policyIds` when given, else
-/// the source tenant, else the current version's source policies, anew.
+/// Input of `updateBaseline`. `policyIds` or `refreshFromSource` make a new version (old
+/// ones are kept; assigned tenants are evaluated again); name and description alone do
+/// not.
 #[derive(InputObject)]
 pub struct UpdateBaselineInput {
     pub baseline_id: ID,
     pub name: Option<String>,
     pub description: Option<String>,
     pub policy_ids: Option<Vec<ID>>,
+    /// Take a fresh snapshot of the source tenant (or of the current version's source
+    /// policies) as a new version (default false).
+    #[graphql(default)]
+    pub refresh_from_source: bool,
 }
 
 /// Result of `updateBaseline`.
@@ -376,14 +381,13 @@ pub struct SeverityOverrideInput {
     pub severity: SeverityLevel,
 }
 
-/// Input of `setBaselineItemRules` (replaces both lists).
+/// Input of `setBaselineItemRules`: each list given replaces the item's; an omitted one
+/// is kept. Paths are trimmed; a path covers everything below it.
 #[derive(InputObject)]
 pub struct SetBaselineItemRulesInput {
     pub baseline_item_id: ID,
-    #[graphql(default)]
-    pub severity_overrides: Vec<SeverityOverrideInput>,
-    #[graphql(default)]
-    pub ignored_paths: Vec<String>,
+    pub severity_overrides: Option<Vec<SeverityOverrideInput>>,
+    pub ignored_paths: Option<Vec<String>>,
 }
 
 fn ids(list: &[ID], ty: NodeType, field: &str) -> AppResult<Vec<Uuid>> {
@@ -457,6 +461,7 @@ impl BaselineMutation {
             input.name.as_deref(),
             input.description.as_deref(),
             policies,
+            input.refresh_from_source,
         )
         .await
         .api()?;
@@ -533,8 +538,8 @@ impl BaselineMutation {
         })
     }
 
-    /// Sets a current-version item's severity overrides and ignored paths. Capability
-    /// `baseline.manage`.
+    /// Sets a current-version item's severity overrides and ignored paths and queues the
+    /// assigned tenants' evaluations. Capability `baseline.manage`.
     async fn set_baseline_item_rules(
         &self,
         ctx: &Context<'_>,
@@ -546,17 +551,18 @@ impl BaselineMutation {
             "baselineItemId",
         )
         .api()?;
-        let overrides: Vec<(String, crate::domain::drift::Severity)> = input
-            .severity_overrides
-            .into_iter()
-            .map(|o| (o.path, o.severity.domain()))
-            .collect();
+        let overrides: Option<Vec<(String, crate::domain::drift::Severity)>> =
+            input.severity_overrides.map(|list| {
+                list.into_iter()
+                    .map(|o| (o.path, o.severity.domain()))
+                    .collect()
+            });
         let row = service::baselines::set_item_rules(
             app(ctx),
             access(ctx),
             item,
-            &overrides,
-            &input.ignored_paths,
+            overrides.as_deref(),
+            input.ignored_paths.as_deref(),
         )
         .await
         .api()?;

@@ -312,7 +312,7 @@ impl Finding {
         Ok(rows
             .iter()
             .map(|c| FindingComment {
-                id: ID(c.id.to_string()),
+                id: to_global_id(NodeType::FindingComment, c.id),
                 author: c.author.clone(),
                 body: c.body.clone(),
                 created_at: c.created_at.into(),

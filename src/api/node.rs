@@ -21,6 +21,7 @@ pub enum NodeType {
     Baseline,
     BaselineItem,
     Finding,
+    FindingComment,
 }
 
 impl NodeType {
@@ -35,6 +36,7 @@ impl NodeType {
             NodeType::Baseline => "Baseline",
             NodeType::BaselineItem => "BaselineItem",
             NodeType::Finding => "Finding",
+            NodeType::FindingComment => "FindingComment",
         }
     }
 
@@ -49,6 +51,7 @@ impl NodeType {
             NodeType::Baseline,
             NodeType::BaselineItem,
             NodeType::Finding,
+            NodeType::FindingComment,
         ]
         .into_iter()
         .find(|t| t.prefix() == p)
@@ -118,7 +121,7 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::Baseline => Baseline::load_visible(ctx, uuid).await?.map(Node::Baseline),
         NodeType::Finding => Finding::load_visible(ctx, uuid).await?.map(Node::Finding),
         // Items are reached through their baseline.
-        NodeType::BaselineItem => None,
+        NodeType::BaselineItem | NodeType::FindingComment => None,
     })
 }
 

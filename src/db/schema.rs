@@ -67,6 +67,7 @@ diesel::table! {
         payload_hash -> Text,
         payload -> Text,
         setting_count -> Int4,
+        settings_digest -> Text,
         severity_overrides -> Jsonb,
         ignored_paths -> Jsonb,
     }
@@ -257,6 +258,8 @@ diesel::table! {
         created_at -> Timestamptz,
         secret_fields -> Jsonb,
         secret_changes -> Jsonb,
+        settings_digest -> Nullable<Text>,
+        template_id -> Nullable<Text>,
     }
 }
 

@@ -5,7 +5,8 @@
 //! Rules that keep drift honest (users' worst complaint about drift tools is false drift):
 //! - Only configuration is compared. Identity and server metadata per the registry
 //!   ([`is_metadata_field`]), `@odata` annotations, `id`s inside nested objects, and the
-//!   display name (identity: it is what matching uses) never are. Assignments are not
+//!   display name (identity: it is what matching uses) and the description (documentation)
+//!   never are. Assignments are not
 //!   settings: group ids differ between tenants.
 //! - Settings catalog settings are keyed by their `settingDefinitionId` path, never by
 //!   position; OMA-URI settings by `omaUri` (case-insensitive). Lists of values are sets;
@@ -283,7 +284,8 @@ pub enum Setting {
     Group { entries: Vec<Entry>, join: char },
 }
 
-/// One entry of a [`Setting::Group`]: its settings and a digest of them.
+/// One entry of a [`Setting::Group`]: its settings and a digest of them (paths name an
+/// entry by the digest's first 8 hex digits).
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub settings: Settings,
@@ -378,7 +380,13 @@ fn digest_of(settings: &Settings) -> String {
         }
         h.update([2]);
     }
-    hex::encode(&h.finalize()[..4])
+    hex::encode(h.finalize())
+}
+
+/// A digest of everything a comparison compares: equal digests, no drift (whatever the
+/// item's rules). Stored per policy version, it lets evaluations skip unchanged policies.
+pub fn settings_digest(settings: &Settings) -> String {
+    format!("sha256:{}", digest_of(settings))
 }
 
 fn entry(settings: Settings) -> Entry {
@@ -631,7 +639,11 @@ pub fn comparable_settings(contract: &Contract, payload: &Value) -> Settings {
         }
     } else if let Value::Object(map) = payload {
         for (k, v) in map {
-            if is_metadata_field(contract, k) || k == contract.name_field || k == "displayName" {
+            if is_metadata_field(contract, k)
+                || k == contract.name_field
+                || k == "displayName"
+                || k == "description"
+            {
                 continue;
             }
             classic_value(k, v, &mut out);
@@ -687,8 +699,12 @@ fn entry_label(entries: &[Entry], e: &Entry) -> String {
     if entries.len() == 1 {
         "[0]".to_string()
     } else {
-        format!("[#{}]", e.digest)
+        format!("[#{}]", short(&e.digest))
     }
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..8).unwrap_or(digest)
 }
 
 /// One difference found, before severities.
@@ -804,7 +820,7 @@ fn diff_entries(expected: &[Entry], actual: &[Entry], path: &str, sep: char, out
     for a in extra {
         out.push(Raw {
             kind: DriftKind::UnexpectedSetting,
-            path: format!("{path}[#{}]", a.digest),
+            path: format!("{path}[#{}]", short(&a.digest)),
             expected: None,
             actual: Some(entry_shown(a, sep)),
         });
@@ -899,6 +915,15 @@ impl ExpectedPolicy {
     /// Number of checks: the policy and each expected setting.
     pub fn check_count(&self) -> u32 {
         u32::try_from(self.checks.len() + 1).unwrap_or(u32::MAX)
+    }
+
+    /// The tenant policy has the same settings digest: every check passes.
+    pub fn unchanged(&self) -> Comparison {
+        Comparison {
+            drifts: Vec::new(),
+            check_count: self.check_count(),
+            check_weight: self.total_weight,
+        }
     }
 
     /// No tenant policy to compare with: one policy-level finding standing for every check.
@@ -1050,8 +1075,8 @@ pub enum Match {
     Ambiguous(Vec<Uuid>),
 }
 
-/// Narrows candidates: one left wins; several active and at most one deleted prefers the
-/// active one.
+/// Narrows candidates: one left wins; among several, the only active one wins; when all
+/// are deleted, the policy is a ghost whichever was its last copy.
 fn pick(cands: &[&Candidate]) -> Option<Result<Uuid, Vec<Uuid>>> {
     match cands {
         [] => None,
@@ -1060,7 +1085,8 @@ fn pick(cands: &[&Candidate]) -> Option<Result<Uuid, Vec<Uuid>>> {
             let active: Vec<&&Candidate> = many.iter().filter(|c| c.active).collect();
             match active.as_slice() {
                 [one] => Some(Ok(one.id)),
-                _ => Some(Err(many.iter().map(|c| c.id).collect())),
+                [] => Some(Ok(many[0].id)),
+                _ => Some(Err(active.iter().map(|c| c.id).collect())),
             }
         }
     }
@@ -1182,6 +1208,16 @@ mod tests {
             simple("b", json!("x")), simple("a", json!(1))
         ]});
         assert!(compare(sc(), &e, &a).drifts.is_empty());
+    }
+
+    #[test]
+    fn equal_digests_mean_no_drift_and_a_change_changes_the_digest() {
+        let e = json!({"settings": [simple("a", json!(1)), simple("b", json!("x"))]});
+        let a = json!({"settings": [simple("b", json!("x")), simple("a", json!("1"))]});
+        let d = |v: &Value| settings_digest(&comparable_settings(sc(), v));
+        assert_eq!(d(&e), d(&a));
+        let changed = json!({"settings": [simple("b", json!("y")), simple("a", json!(1))]});
+        assert_ne!(d(&e), d(&changed));
     }
 
     #[test]
@@ -1319,6 +1355,8 @@ mod tests {
             cand("dup", None, true),
             cand("dup", None, true),
             cand("old", None, false),
+            cand("ghost", None, false),
+            cand("ghost", None, false),
         ];
         let items = vec![
             item("ring 2", Some("t")),
@@ -1326,6 +1364,7 @@ mod tests {
             item("dup", None),
             item("gone", None),
             item("old", None),
+            item("ghost", None),
         ];
         let m = match_items(&items, &p);
         assert_eq!(m[0], Match::Found(p[1].id, MatchRule::Template));
@@ -1333,6 +1372,8 @@ mod tests {
         assert_eq!(m[2], Match::Ambiguous(vec![p[3].id, p[4].id]));
         assert_eq!(m[3], Match::Missing);
         assert_eq!(m[4], Match::Found(p[5].id, MatchRule::Name));
+        // Only deleted copies left: a ghost, not an ambiguity.
+        assert_eq!(m[5], Match::Found(p[6].id, MatchRule::Name));
         let mut mapped = item("dup", None);
         mapped.mapped = Some(p[4].id);
         assert_eq!(

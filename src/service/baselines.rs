@@ -11,7 +11,7 @@ use crate::{
     authz::{Access, Capability},
     domain::{
         contracts::find_contract,
-        drift::{normalize_name, template_id, Severity},
+        drift::{comparable_settings, normalize_name, settings_digest, template_id, Severity},
         ids::{TenantId, WorkspaceId},
         secrets::redact_text,
     },
@@ -145,10 +145,46 @@ fn items_of(
     sources: &[SnapshotSource],
     previous: &[BaselineItemRow],
 ) -> AppResult<Vec<NewItem>> {
-    let carried: HashMap<Uuid, &BaselineItemRow> = previous
-        .iter()
-        .filter_map(|i| i.source_policy_id.map(|p| (p, i)))
-        .collect();
+    // Lineage (and with it rules, mappings and findings) carries over by source policy,
+    // else by template id or normalised name within the contract type, when unambiguous.
+    let mut carried: HashMap<Uuid, &BaselineItemRow> = HashMap::new();
+    let mut claimed: BTreeSet<Uuid> = BTreeSet::new();
+    for s in sources {
+        if let Some(p) = previous
+            .iter()
+            .find(|i| i.source_policy_id == Some(s.policy_id))
+        {
+            carried.insert(s.policy_id, p);
+            claimed.insert(p.id);
+        }
+    }
+    for s in sources {
+        if carried.contains_key(&s.policy_id) {
+            continue;
+        }
+        let name = normalize_name(&s.display_name);
+        let template = parse_stored_payload(&s.payload)
+            .ok()
+            .as_ref()
+            .and_then(template_id);
+        let open = |f: &dyn Fn(&BaselineItemRow) -> bool| -> Option<&BaselineItemRow> {
+            let mut hits = previous
+                .iter()
+                .filter(|i| !claimed.contains(&i.id) && i.contract_type == s.contract_type && f(i));
+            match (hits.next(), hits.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        let found = template
+            .as_ref()
+            .and_then(|t| open(&|i| i.template_id.as_ref() == Some(t) && i.match_name == name))
+            .or_else(|| open(&|i| i.match_name == name));
+        if let Some(p) = found {
+            claimed.insert(p.id);
+            carried.insert(s.policy_id, p);
+        }
+    }
     sources
         .iter()
         .map(|s| {
@@ -159,6 +195,9 @@ fn items_of(
                 )));
             }
             let payload = parse_stored_payload(&s.payload)?;
+            let contract = find_contract(&s.contract_type)
+                .ok_or_else(|| AppError::internal("unknown contract type"))?;
+            let digest = settings_digest(&comparable_settings(contract, &payload));
             let before = carried.get(&s.policy_id);
             Ok(NewItem {
                 workspace_id: workspace.0,
@@ -174,6 +213,7 @@ fn items_of(
                 payload_hash: s.payload_hash.clone(),
                 payload: s.payload.clone(),
                 setting_count: s.setting_count,
+                settings_digest: digest,
                 severity_overrides: before
                     .map_or_else(|| json!([]), |b| b.severity_overrides.clone()),
                 ignored_paths: before.map_or_else(|| json!([]), |b| b.ignored_paths.clone()),
@@ -247,9 +287,11 @@ pub async fn create_baseline(
     .await
 }
 
-/// Makes a new baseline version (capability `baseline.manage`): a fresh snapshot of
-/// `policyIds` when given, else of the source tenant, else of the current version's
-/// source policies. Older versions are kept.
+/// Changes a baseline (capability `baseline.manage`). A new version is made when
+/// `policy_ids` is given (a snapshot of those policies) or `refresh` is set (a fresh
+/// snapshot of the source tenant, or of the current version's source policies); older
+/// versions are kept and every assigned tenant is evaluated against the new one. A name or
+/// description change alone makes no version.
 pub async fn update_baseline(
     app: &AppContext,
     access: &Access,
@@ -257,9 +299,17 @@ pub async fn update_baseline(
     name: Option<&str>,
     description: Option<&str>,
     policy_ids: Option<Vec<Uuid>>,
+    refresh: bool,
 ) -> AppResult<BaselineRow> {
     let current = authorize_baseline(app, access, id, Capability::BaselineManage).await?;
     let workspace = WorkspaceId(current.workspace_id);
+    let new_version = policy_ids.is_some() || refresh;
+    if !new_version && name.is_none() && description.is_none() {
+        return Err(AppError::bad_input(
+            "baselineId",
+            "nothing to change: give name, description, policyIds or refreshFromSource",
+        ));
+    }
     let name = match name {
         Some(n) => check_text("name", n, MAX_NAME, true)?,
         None => current.name.clone(),
@@ -270,10 +320,31 @@ pub async fn update_baseline(
     };
     let actor = access.actor();
     let mut conn = app.db.conn().await?;
-    conn.transaction::<_, AppError, _>(async |conn| {
+    let after = conn.transaction::<_, AppError, _>(async |conn| {
         let locked = store::baselines::lock_baseline(conn, workspace, id)
             .await?
             .ok_or_else(|| AppError::not_found("baseline"))?;
+        if !new_version {
+            let after = store::baselines::update_baseline_head(
+                conn, workspace, id, &name, &description, locked.current_version,
+            )
+            .await?;
+            record(
+                conn,
+                Audit {
+                    workspace: Some(workspace),
+                    actor: actor.clone(),
+                    action: "baseline.rename",
+                    target_type: "Baseline",
+                    target_id: id.to_string(),
+                    before: Some(json!({"name": locked.name, "description": locked.description})),
+                    after: Some(json!({"name": after.name, "description": after.description})),
+                    touches_activity: true,
+                },
+            )
+            .await?;
+            return Ok(after);
+        }
         let previous = store::baselines::list_items_by_versions(
             conn,
             &[workspace.0],
@@ -312,7 +383,34 @@ pub async fn update_baseline(
         .await?;
         Ok(after)
     })
-    .await
+    .await?;
+    drop(conn);
+    if new_version {
+        evaluate_assigned(app, workspace, id, &actor).await?;
+    }
+    Ok(after)
+}
+
+/// Queues an evaluation of every tenant a baseline is assigned to (its expectations
+/// changed).
+async fn evaluate_assigned(
+    app: &AppContext,
+    workspace: WorkspaceId,
+    baseline: Uuid,
+    actor: &str,
+) -> AppResult<()> {
+    let tenants: Vec<Uuid> = {
+        let mut conn = app.db.conn().await?;
+        store::baselines::list_assignments(&mut conn, &[workspace.0], Some(&[baseline]), None)
+            .await?
+            .into_iter()
+            .map(|a| a.tenant_id)
+            .collect()
+    };
+    for t in tenants {
+        super::drift::queue_evaluation(app, workspace, TenantId(t), actor).await?;
+    }
+    Ok(())
 }
 
 /// Tenants of the baseline's workspace, all of them, or NOT_FOUND.
@@ -410,6 +508,11 @@ pub async fn unassign_baseline(
     let mut conn = app.db.conn().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
         let tenants = tenants_in(conn, workspace, tenants).await?;
+        // Evaluations hold these locks from start to end: an unassign waits for a running
+        // one (and the next sees the assignment gone). Sorted: no lock-order deadlocks.
+        for t in &tenants {
+            store::findings::lock_tenant_findings(conn, TenantId(*t)).await?;
+        }
         let removed = store::baselines::delete_assignments(conn, workspace, id, &tenants).await?;
         for tenant in &removed {
             super::findings::resolve_baseline_findings(
@@ -537,43 +640,71 @@ pub async fn set_item_rules(
     app: &AppContext,
     access: &Access,
     item: Uuid,
-    overrides: &[(String, Severity)],
-    ignored: &[String],
+    overrides: Option<&[(String, Severity)]>,
+    ignored: Option<&[String]>,
 ) -> AppResult<BaselineItemRow> {
     let (row, baseline) = authorize_item(app, access, item, Capability::BaselineManage).await?;
-    if row.version != baseline.current_version {
-        return Err(AppError::Conflict(format!(
-            "the item belongs to version {}; the baseline is at version {}: change that version's item",
-            row.version, baseline.current_version
-        )));
-    }
-    if overrides.len() > MAX_BATCH || ignored.len() > MAX_BATCH {
+    if overrides.is_none() && ignored.is_none() {
         return Err(AppError::bad_input(
-            "severityOverrides",
-            format!("at most {MAX_BATCH} entries"),
+            "baselineItemId",
+            "nothing to change: give severityOverrides, ignoredPaths or both",
         ));
     }
-    let mut seen = BTreeSet::new();
-    for (i, (path, _)) in overrides.iter().enumerate() {
-        let field = format!("severityOverrides[{i}].path");
-        check_text(&field, path, 2000, false)?;
-        if !seen.insert(path.as_str()) {
-            return Err(AppError::bad_input(field, "the same path appears twice"));
+    let current = item_rules(&row);
+    let overrides_json: Value = match overrides {
+        None => row.severity_overrides.clone(),
+        Some(list) => {
+            if list.len() > MAX_BATCH {
+                return Err(AppError::bad_input(
+                    "severityOverrides",
+                    format!("at most {MAX_BATCH} entries"),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            for (i, (path, severity)) in list.iter().enumerate() {
+                let field = format!("severityOverrides[{i}].path");
+                let path = check_text(&field, path, 2000, false)?;
+                if !seen.insert(path.clone()) {
+                    return Err(AppError::bad_input(field, "the same path appears twice"));
+                }
+                out.push(json!({"path": path, "severity": severity.as_str()}));
+            }
+            Value::Array(out)
         }
-    }
-    for (i, path) in ignored.iter().enumerate() {
-        check_text(&format!("ignoredPaths[{i}]"), path, 2000, true)?;
-    }
-    let overrides_json: Value = overrides
-        .iter()
-        .map(|(p, s)| json!({"path": p, "severity": s.as_str()}))
-        .collect();
-    let ignored_json: Value = ignored.iter().map(|p| json!(p)).collect();
+    };
+    let ignored_json: Value = match ignored {
+        None => json!(current.ignored_paths),
+        Some(list) => {
+            if list.len() > MAX_BATCH {
+                return Err(AppError::bad_input(
+                    "ignoredPaths",
+                    format!("at most {MAX_BATCH} entries"),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for (i, path) in list.iter().enumerate() {
+                let path = check_text(&format!("ignoredPaths[{i}]"), path, 2000, true)?;
+                seen.insert(path);
+            }
+            json!(seen.into_iter().collect::<Vec<_>>())
+        }
+    };
     let workspace = WorkspaceId(row.workspace_id);
     let actor = access.actor();
     let mut conn = app.db.conn().await?;
     let after = conn
         .transaction::<_, AppError, _>(async |conn| {
+            // Under the baseline's lock: a concurrent update cannot make the item old.
+            let locked = store::baselines::lock_baseline(conn, workspace, baseline.id)
+                .await?
+                .ok_or_else(|| AppError::not_found("baseline"))?;
+            if row.version != locked.current_version {
+                return Err(AppError::Conflict(format!(
+                    "the item belongs to version {}; the baseline is at version {}: change that version's item",
+                    row.version, locked.current_version
+                )));
+            }
             let after =
                 store::baselines::set_item_rules(conn, workspace, item, &overrides_json, &ignored_json)
                     .await?;
@@ -594,6 +725,8 @@ pub async fn set_item_rules(
             Ok(after)
         })
         .await?;
+    drop(conn);
+    evaluate_assigned(app, workspace, baseline.id, &actor).await?;
     Ok(after)
 }
 

@@ -4,7 +4,10 @@
 //! An evaluation reads, compares and writes inside one transaction that holds the
 //! tenant's findings lock, so two evaluations of a tenant never interleave and a finding
 //! is never duplicated (its fingerprint is also unique per workspace).
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::Utc;
 use diesel_async::AsyncConnection;
@@ -21,8 +24,8 @@ use crate::{
     domain::{
         contracts::find_contract,
         drift::{
-            comparable_settings, match_items, normalize_name, template_id, Candidate, Comparison,
-            DriftKind, ExpectedPolicy, ItemKey, Match,
+            comparable_settings, match_items, normalize_name, settings_digest, template_id,
+            Candidate, Comparison, DriftKind, ExpectedPolicy, ItemKey, Match, Settings,
         },
         findings::{fingerprint, title},
         ids::{TenantId, WorkspaceId},
@@ -30,7 +33,7 @@ use crate::{
     error::{AppError, AppResult},
     store::{
         self,
-        baselines::SnapshotSource,
+        baselines::PolicyMeta,
         findings::{NewFinding, NewHistory},
         operation_runs::OperationRunRow,
         policies::parse_stored_payload,
@@ -85,7 +88,7 @@ pub async fn queue_evaluation(
         return Ok(None);
     }
     drop(conn);
-    enqueue_as(
+    match enqueue_as(
         app,
         actor.to_string(),
         workspace,
@@ -94,7 +97,12 @@ pub async fn queue_evaluation(
         json!({}),
     )
     .await
-    .map(Some)
+    {
+        Ok(run) => Ok(Some(run)),
+        // Another one was queued meanwhile: it will see everything.
+        Err(AppError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Queues a drift evaluation on demand (capability `drift.evaluate`).
@@ -142,13 +150,65 @@ pub async fn start_drift_evaluation(
     .await
 }
 
+/// Prepared baseline policies, kept per process: an item's payload never changes, so it
+/// is parsed and flattened once, not once per tenant. Keyed by item id and its rules (which
+/// can change in place).
+#[derive(Default)]
+pub struct ExpectedCache(std::sync::Mutex<HashMap<(Uuid, String), Arc<ExpectedPolicy>>>);
+
+/// Entries kept before the cache starts over.
+const CACHE_LIMIT: usize = 20_000;
+
+impl ExpectedCache {
+    fn get(&self, key: &(Uuid, String)) -> Option<Arc<ExpectedPolicy>> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: (Uuid, String), value: Arc<ExpectedPolicy>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+    }
+}
+
 /// One baseline policy ready for comparison.
 struct PreparedItem {
     lineage: Uuid,
     baseline: Uuid,
     display_name: String,
+    digest: String,
     key: ItemKey,
-    expected: Option<ExpectedPolicy>,
+    expected: Option<Arc<ExpectedPolicy>>,
+}
+
+/// The tenant policy matched to each item (per baseline: a tenant policy may match one
+/// policy of each baseline).
+fn match_all(items: &[PreparedItem], policies: &[PolicyMeta]) -> Vec<Match> {
+    let candidates: Vec<Candidate> = policies
+        .iter()
+        .map(|p| Candidate {
+            id: p.policy_id,
+            contract_type: p.contract_type.clone(),
+            match_name: normalize_name(&p.display_name),
+            template_id: p.template_id.clone(),
+            active: p.lifecycle_state == "ACTIVE",
+        })
+        .collect();
+    let mut out = vec![Match::Missing; items.len()];
+    let mut by_baseline: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        by_baseline.entry(item.baseline).or_default().push(i);
+    }
+    for idx in by_baseline.into_values() {
+        let keys: Vec<ItemKey> = idx.iter().map(|i| items[*i].key.clone()).collect();
+        for (i, m) in idx.into_iter().zip(match_items(&keys, &candidates)) {
+            out[i] = m;
+        }
+    }
+    out
 }
 
 /// Compares, in memory: returns the detected findings and, per baseline, (checks, weight).
@@ -156,114 +216,106 @@ fn compare_all(
     workspace: WorkspaceId,
     tenant: TenantId,
     items: &[PreparedItem],
-    policies: &[SnapshotSource],
+    matches: &[Match],
+    policies: &[PolicyMeta],
+    settings: &HashMap<Uuid, Settings>,
     now: chrono::DateTime<Utc>,
 ) -> (Vec<NewFinding>, HashMap<Uuid, (u32, u64)>, usize) {
-    let parsed: Vec<Option<serde_json::Value>> = policies
-        .iter()
-        .map(|p| parse_stored_payload(&p.payload).ok())
-        .collect();
-    let candidates: Vec<Candidate> = policies
-        .iter()
-        .zip(&parsed)
-        .map(|(p, payload)| Candidate {
-            id: p.policy_id,
-            contract_type: p.contract_type.clone(),
-            match_name: normalize_name(&p.display_name),
-            template_id: payload.as_ref().and_then(template_id),
-            active: p.lifecycle_state == "ACTIVE",
-        })
-        .collect();
-    let index: HashMap<Uuid, usize> = policies
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.policy_id, i))
-        .collect();
-    let mut settings_cache: HashMap<usize, crate::domain::drift::Settings> = HashMap::new();
+    let index: HashMap<Uuid, &PolicyMeta> = policies.iter().map(|p| (p.policy_id, p)).collect();
+    let empty = Settings::new();
     let mut out = Vec::new();
     let mut per_baseline: HashMap<Uuid, (u32, u64)> = HashMap::new();
     let mut compared = 0;
-    // Matching is per baseline: a tenant policy may match one policy of each baseline.
-    let mut by_baseline: HashMap<Uuid, Vec<&PreparedItem>> = HashMap::new();
-    for item in items {
-        by_baseline.entry(item.baseline).or_default().push(item);
-    }
-    for (baseline, its) in by_baseline {
-        let keys: Vec<ItemKey> = its.iter().map(|i| i.key.clone()).collect();
-        let matches = match_items(&keys, &candidates);
-        let totals = per_baseline.entry(baseline).or_default();
-        for (item, m) in its.iter().zip(matches) {
-            let Some(expected) = &item.expected else {
-                continue;
-            };
-            compared += 1;
-            let (policy_id, comparison): (Option<Uuid>, Comparison) = match m {
-                Match::Missing => (
-                    None,
-                    expected.absent(DriftKind::MissingPolicy, None),
+    for (item, m) in items.iter().zip(matches) {
+        let Some(expected) = &item.expected else {
+            continue;
+        };
+        compared += 1;
+        let (policy_id, comparison): (Option<Uuid>, Comparison) = match m {
+            Match::Missing => (None, expected.absent(DriftKind::MissingPolicy, None)),
+            Match::Ambiguous(ids) => (
+                None,
+                expected.absent(
+                    DriftKind::AmbiguousMatch,
+                    Some(json!(ids
+                        .iter()
+                        .filter_map(|id| index.get(id))
+                        .map(|p| json!({"displayName": p.display_name, "lifecycleState": p.lifecycle_state}))
+                        .collect::<Vec<_>>())),
                 ),
-                Match::Ambiguous(ids) => (
-                    None,
-                    expected.absent(
-                        DriftKind::AmbiguousMatch,
-                        Some(json!(ids
-                            .iter()
-                            .filter_map(|id| index.get(id).map(|i| &policies[*i]))
-                            .map(|p| json!({"displayName": p.display_name, "lifecycleState": p.lifecycle_state}))
-                            .collect::<Vec<_>>())),
-                    ),
-                ),
-                Match::Found(id, _) => {
-                    let Some(&i) = index.get(&id) else { continue };
-                    let p = &policies[i];
-                    if p.lifecycle_state != "ACTIVE" {
-                        (
-                            Some(id),
-                            expected.absent(
-                                DriftKind::GhostPolicy,
-                                Some(json!({"displayName": p.display_name, "lifecycleState": p.lifecycle_state})),
-                            ),
-                        )
-                    } else {
-                        let settings = settings_cache.entry(i).or_insert_with(|| {
-                            parsed[i]
-                                .as_ref()
-                                .map(|payload| comparable_settings(expected.contract, payload))
-                                .unwrap_or_default()
-                        });
-                        (Some(id), expected.compare(settings))
-                    }
+            ),
+            Match::Found(id, _) => {
+                let Some(p) = index.get(id) else { continue };
+                if p.lifecycle_state != "ACTIVE" {
+                    (
+                        Some(*id),
+                        expected.absent(
+                            DriftKind::GhostPolicy,
+                            Some(json!({"displayName": p.display_name, "lifecycleState": p.lifecycle_state})),
+                        ),
+                    )
+                } else if p.settings_digest.as_deref() == Some(item.digest.as_str()) {
+                    (Some(*id), expected.unchanged())
+                } else {
+                    (
+                        Some(*id),
+                        expected.compare(settings.get(id).unwrap_or(&empty)),
+                    )
                 }
-            };
-            totals.0 = totals.0.saturating_add(comparison.check_count);
-            totals.1 = totals.1.saturating_add(comparison.check_weight);
-            for d in comparison.drifts {
-                let path = d.path.as_deref();
-                out.push(NewFinding {
-                    workspace_id: workspace.0,
-                    tenant_id: tenant.0,
-                    baseline_id: baseline,
-                    lineage_id: item.lineage,
-                    policy_id,
-                    fingerprint: fingerprint(tenant.0, baseline, item.lineage, d.kind, path),
-                    kind: d.kind.as_str().to_string(),
-                    severity: d.severity.as_str().to_string(),
-                    severity_rank: d.severity.rank(),
-                    weight: i64::try_from(d.weight).unwrap_or(i64::MAX),
-                    title: title(d.kind, &item.display_name, path),
-                    setting_path: d.path,
-                    expected_value: d.expected.or_else(|| {
-                        matches!(d.kind, DriftKind::MissingPolicy | DriftKind::GhostPolicy | DriftKind::AmbiguousMatch)
-                            .then(|| json!({"displayName": item.display_name, "contractType": expected.contract.collection}))
-                    }),
-                    actual_value: d.actual,
-                    first_seen_at: now,
-                    last_seen_at: now,
-                });
             }
+        };
+        let totals = per_baseline.entry(item.baseline).or_default();
+        totals.0 = totals.0.saturating_add(comparison.check_count);
+        totals.1 = totals.1.saturating_add(comparison.check_weight);
+        for d in comparison.drifts {
+            let path = d.path.as_deref();
+            out.push(NewFinding {
+                workspace_id: workspace.0,
+                tenant_id: tenant.0,
+                baseline_id: item.baseline,
+                lineage_id: item.lineage,
+                policy_id,
+                fingerprint: fingerprint(tenant.0, item.baseline, item.lineage, d.kind, path),
+                kind: d.kind.as_str().to_string(),
+                severity: d.severity.as_str().to_string(),
+                severity_rank: d.severity.rank(),
+                weight: i64::try_from(d.weight).unwrap_or(i64::MAX),
+                title: title(d.kind, &item.display_name, path),
+                setting_path: d.path,
+                expected_value: d.expected.or_else(|| {
+                    matches!(d.kind, DriftKind::MissingPolicy | DriftKind::GhostPolicy | DriftKind::AmbiguousMatch)
+                        .then(|| json!({"displayName": item.display_name, "contractType": expected.contract.collection}))
+                }),
+                actual_value: d.actual,
+                first_seen_at: now,
+                last_seen_at: now,
+            });
         }
     }
     (out, per_baseline, compared)
+}
+
+/// Parses stored payloads and flattens them (CPU work, off the async threads).
+async fn flatten_texts(
+    texts: Vec<(Uuid, String)>,
+    contracts: HashMap<Uuid, String>,
+) -> AppResult<Vec<(Uuid, Settings, Option<String>)>> {
+    tokio::task::spawn_blocking(move || {
+        texts
+            .into_iter()
+            .filter_map(|(id, text)| {
+                let contract = find_contract(contracts.get(&id)?)?;
+                let payload = parse_stored_payload(&text).ok()?;
+                Some((
+                    id,
+                    comparable_settings(contract, &payload),
+                    template_id(&payload),
+                ))
+            })
+            .collect()
+    })
+    .await
+    .map_err(AppError::internal)
 }
 
 /// Evaluates one tenant against its assigned baselines and reconciles its findings.
@@ -302,43 +354,65 @@ pub async fn evaluate_tenant(
                 .collect();
             let item_rows =
                 store::baselines::list_items_by_versions(conn, &[workspace.0], &keys).await?;
-            let item_ids: Vec<Uuid> = item_rows.iter().map(|i| i.id).collect();
-            let payloads: HashMap<Uuid, String> =
-                store::baselines::list_item_payloads(conn, workspace, &item_ids)
-                    .await?
-                    .into_iter()
-                    .collect();
             let mappings: HashMap<(Uuid, Uuid), Uuid> =
                 store::baselines::list_tenant_mappings(conn, workspace, tenant)
                     .await?
                     .into_iter()
                     .map(|(b, l, p)| ((b, l), p))
                     .collect();
-            let policies =
-                store::baselines::list_tenant_snapshots(conn, workspace, tenant, false).await?;
+            // Baseline policies: prepared once per process.
+            let cache_key = |row: &store::baselines::BaselineItemRow| {
+                (
+                    row.id,
+                    format!("{}{}", row.severity_overrides, row.ignored_paths),
+                )
+            };
+            let missing: Vec<Uuid> = item_rows
+                .iter()
+                .filter(|r| app.drift_cache.get(&cache_key(r)).is_none())
+                .map(|r| r.id)
+                .collect();
+            if !missing.is_empty() {
+                let texts = store::baselines::list_item_payloads(conn, workspace, &missing).await?;
+                let rows: HashMap<Uuid, store::baselines::BaselineItemRow> = item_rows
+                    .iter()
+                    .filter(|r| missing.contains(&r.id))
+                    .map(|r| (r.id, r.clone()))
+                    .collect();
+                let prepared = tokio::task::spawn_blocking(move || {
+                    texts
+                        .into_iter()
+                        .filter_map(|(id, text)| {
+                            let row = rows.get(&id)?;
+                            let contract = find_contract(&row.contract_type)?;
+                            let payload = parse_stored_payload(&text).ok()?;
+                            let rules = super::baselines::item_rules(row);
+                            Some((id, Arc::new(ExpectedPolicy::new(contract, &payload, rules))))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(AppError::internal)?;
+                for (id, expected) in prepared {
+                    if let Some(row) = item_rows.iter().find(|r| r.id == id) {
+                        app.drift_cache.put(cache_key(row), expected);
+                    }
+                }
+            }
             let items: Vec<PreparedItem> = item_rows
                 .iter()
-                .map(|row| {
-                    let expected = find_contract(&row.contract_type).and_then(|contract| {
-                        let payload = parse_stored_payload(payloads.get(&row.id)?).ok()?;
-                        Some(ExpectedPolicy::new(
-                            contract,
-                            &payload,
-                            super::baselines::item_rules(row),
-                        ))
-                    });
-                    PreparedItem {
-                        lineage: row.lineage_id,
-                        baseline: row.baseline_id,
-                        display_name: row.display_name.clone(),
-                        key: ItemKey {
-                            contract_type: row.contract_type.clone(),
-                            match_name: row.match_name.clone(),
-                            template_id: row.template_id.clone(),
-                            mapped: mappings.get(&(row.baseline_id, row.lineage_id)).copied(),
-                        },
-                        expected,
-                    }
+                .map(|row| PreparedItem {
+                    lineage: row.lineage_id,
+                    baseline: row.baseline_id,
+                    display_name: row.display_name.clone(),
+                    digest: row.settings_digest.clone(),
+                    key: ItemKey {
+                        contract_type: row.contract_type.clone(),
+                        match_name: row.match_name.clone(),
+                        template_id: row.template_id.clone(),
+                        mapped: mappings.get(&(row.baseline_id, row.lineage_id)).copied(),
+                    },
+                    expected: app.drift_cache.get(&cache_key(row)),
                 })
                 .collect();
             let total = items.len();
@@ -349,9 +423,61 @@ pub async fn evaluate_tenant(
             {
                 return Err(AppError::Conflict("cancelled".into()));
             }
+
+            // Tenant policies: drift metadata first; a version's is computed once.
+            let mut policies =
+                store::baselines::list_tenant_policy_meta(conn, workspace, tenant).await?;
+            let contracts: HashMap<Uuid, String> = policies
+                .iter()
+                .map(|p| (p.policy_id, p.contract_type.clone()))
+                .collect();
+            let unknown: Vec<(Uuid, i32)> = policies
+                .iter()
+                .filter(|p| p.settings_digest.is_none())
+                .map(|p| (p.policy_id, p.version))
+                .collect();
+            let mut settings: HashMap<Uuid, Settings> = HashMap::new();
+            if !unknown.is_empty() {
+                let texts = store::baselines::list_version_texts(conn, workspace, &unknown).await?;
+                let mut meta = Vec::new();
+                for (id, flat, template) in flatten_texts(texts, contracts.clone()).await? {
+                    let digest = settings_digest(&flat);
+                    if let Some(p) = policies.iter_mut().find(|p| p.policy_id == id) {
+                        p.settings_digest = Some(digest.clone());
+                        p.template_id = template.clone();
+                        meta.push((id, p.version, digest, template));
+                    }
+                    settings.insert(id, flat);
+                }
+                store::baselines::set_version_meta(conn, workspace, &meta).await?;
+            }
+            let matches = match_all(&items, &policies);
+            // Only policies whose digest differs from their baseline policy's are read.
+            let mut need: Vec<(Uuid, i32)> = Vec::new();
+            for (item, m) in items.iter().zip(&matches) {
+                if let Match::Found(id, _) = m {
+                    if let Some(p) = policies.iter().find(|p| p.policy_id == *id) {
+                        if p.lifecycle_state == "ACTIVE"
+                            && p.settings_digest.as_deref() != Some(item.digest.as_str())
+                            && !settings.contains_key(id)
+                            && !need.contains(&(p.policy_id, p.version))
+                        {
+                            need.push((p.policy_id, p.version));
+                        }
+                    }
+                }
+            }
+            if !need.is_empty() {
+                let texts = store::baselines::list_version_texts(conn, workspace, &need).await?;
+                for (id, flat, _) in flatten_texts(texts, contracts).await? {
+                    settings.insert(id, flat);
+                }
+            }
             let now = Utc::now();
             let (detected, per_baseline, compared) = tokio::task::spawn_blocking(move || {
-                compare_all(workspace, tenant, &items, &policies, now)
+                compare_all(
+                    workspace, tenant, &items, &matches, &policies, &settings, now,
+                )
             })
             .await
             .map_err(AppError::internal)?;

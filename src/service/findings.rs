@@ -128,6 +128,7 @@ pub async fn refresh_compliance(
     tenant: Option<TenantId>,
 ) -> AppResult<()> {
     let day = Utc::now().date_naive();
+    store::findings::lock_workspace_compliance(conn, workspace).await?;
     let all = compliance_by_tenant(conn, &[workspace.0], None).await?;
     let mut whole = Compliance::default();
     for (_, c) in &all {
@@ -222,7 +223,12 @@ fn check_comment(field: &str, text: Option<&str>, required: bool) -> AppResult<O
         ));
     }
     let t = text.trim();
-    if t.is_empty() {
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}')
+    };
+    if t.chars().all(invisible) {
         return if required {
             Err(AppError::bad_input(field, "must not be empty"))
         } else {

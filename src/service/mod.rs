@@ -38,6 +38,8 @@ pub struct AppContext {
     pub events: EventBus,
     /// Fingerprints redacted secrets (HMAC under the deployment's key).
     pub fingerprinter: Arc<crate::domain::secrets::Fingerprinter>,
+    /// Baseline policies prepared for drift comparison.
+    pub drift_cache: drift::ExpectedCache,
 }
 
 /// Turns a validation failure into BAD_USER_INPUT.

@@ -58,6 +58,7 @@ pub struct BaselineItemRow {
     pub source_version: Option<i32>,
     pub payload_hash: String,
     pub setting_count: i32,
+    pub settings_digest: String,
     pub severity_overrides: Value,
     pub ignored_paths: Value,
 }
@@ -177,6 +178,7 @@ pub struct NewItem {
     pub payload_hash: String,
     pub payload: String,
     pub setting_count: i32,
+    pub settings_digest: String,
     pub severity_overrides: Value,
     pub ignored_paths: Value,
 }
@@ -596,6 +598,96 @@ pub async fn list_policy_snapshots(
     .bind::<sql_types::Array<sql_types::Uuid>, _>(ids)
     .load(conn)
     .await?)
+}
+
+/// What an evaluation needs of a tenant policy before reading its payload.
+#[derive(Clone, Debug, QueryableByName)]
+pub struct PolicyMeta {
+    #[diesel(sql_type = sql_types::Uuid)]
+    pub policy_id: Uuid,
+    #[diesel(sql_type = sql_types::Text)]
+    pub contract_type: String,
+    #[diesel(sql_type = sql_types::Text)]
+    pub display_name: String,
+    #[diesel(sql_type = sql_types::Text)]
+    pub lifecycle_state: String,
+    #[diesel(sql_type = sql_types::Integer)]
+    pub version: i32,
+    #[diesel(sql_type = sql_types::Nullable<sql_types::Text>)]
+    pub settings_digest: Option<String>,
+    #[diesel(sql_type = sql_types::Nullable<sql_types::Text>)]
+    pub template_id: Option<String>,
+}
+
+/// Every policy of a tenant with its current version's drift metadata.
+pub async fn list_tenant_policy_meta(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenant: TenantId,
+) -> AppResult<Vec<PolicyMeta>> {
+    Ok(diesel::sql_query(
+        "SELECT p.id AS policy_id, p.contract_type, p.display_name, p.lifecycle_state, p.version_count AS version, \
+                v.settings_digest, v.template_id \
+         FROM policies p JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.version_count \
+         WHERE p.workspace_id = $1 AND v.workspace_id = $1 AND p.tenant_id = $2 ORDER BY p.display_name, p.id",
+    )
+    .bind::<sql_types::Uuid, _>(workspace.0)
+    .bind::<sql_types::Uuid, _>(tenant.0)
+    .load(conn)
+    .await?)
+}
+
+/// The payload texts of given (policy, version) pairs of a workspace.
+pub async fn list_version_texts(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    keys: &[(Uuid, i32)],
+) -> AppResult<Vec<(Uuid, String)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = sql_types::Uuid)]
+        policy_id: Uuid,
+        #[diesel(sql_type = sql_types::Text)]
+        payload: String,
+    }
+    let (ids, versions): (Vec<Uuid>, Vec<i32>) = keys.iter().copied().unzip();
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT v.policy_id, v.payload FROM policy_versions v \
+         JOIN unnest($2::uuid[], $3::int4[]) AS k(policy_id, version) \
+           ON v.policy_id = k.policy_id AND v.version = k.version \
+         WHERE v.workspace_id = $1",
+    )
+    .bind::<sql_types::Uuid, _>(workspace.0)
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(&ids)
+    .bind::<sql_types::Array<sql_types::Integer>, _>(&versions)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.policy_id, r.payload)).collect())
+}
+
+/// Records versions' drift metadata (computed once: versions never change).
+pub async fn set_version_meta(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    rows: &[(Uuid, i32, String, Option<String>)],
+) -> AppResult<()> {
+    for chunk in rows.chunks(2000) {
+        diesel::sql_query(
+            "UPDATE policy_versions v SET settings_digest = t.digest, template_id = t.template \
+             FROM unnest($2::uuid[], $3::int4[], $4::text[], $5::text[]) AS t(policy_id, version, digest, template) \
+             WHERE v.policy_id = t.policy_id AND v.version = t.version AND v.workspace_id = $1",
+        )
+        .bind::<sql_types::Uuid, _>(workspace.0)
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(chunk.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind::<sql_types::Array<sql_types::Integer>, _>(chunk.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind::<sql_types::Array<sql_types::Text>, _>(chunk.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+        .bind::<sql_types::Array<sql_types::Nullable<sql_types::Text>>, _>(
+            chunk.iter().map(|r| r.3.as_deref()).collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// (id, tenant, contract type) of a policy in a workspace.

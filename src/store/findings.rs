@@ -58,6 +58,18 @@ pub async fn lock_tenant_findings(conn: &mut Conn, tenant: TenantId) -> AppResul
     Ok(())
 }
 
+/// Serialises writers of a workspace's compliance snapshot (held until the transaction
+/// ends; taken last, so the totals read after it include every earlier commit).
+pub async fn lock_workspace_compliance(conn: &mut Conn, workspace: WorkspaceId) -> AppResult<()> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('compliance:' || $1::text, 0))",
+    )
+    .bind::<sql_types::Uuid, _>(workspace.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Every finding of a tenant, locked for update.
 pub async fn list_tenant_finding_states(
     conn: &mut Conn,
