@@ -63,36 +63,53 @@ const DEMO_EXPORT: &[(&str, &str)] = &[
     ),
 ];
 
-/// Writes the demo export under the import root, points Northwind HQ at it and queues an
-/// inventory sync (the server's workers run it).
+/// Writes the demo exports under the import root, points Northwind HQ and Northwind
+/// Retail at them and queues their inventory syncs (the server's workers run them). Retail
+/// drifts from HQ in one setting (a shorter minimum password length), so a baseline made
+/// from HQ and assigned to Retail shows a finding.
 async fn seed_demo_inventory(
     app: &AppContext,
     access: &Access,
     workspace: WorkspaceId,
 ) -> AppResult<()> {
-    let dir = super::operations::workspace_import_root(app, workspace)
+    let root = super::operations::workspace_import_root(app, workspace)
         .await?
-        .join("demo")
-        .join("northwind-hq");
-    for (rel, content) in DEMO_EXPORT {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(crate::error::AppError::internal)?;
+        .join("demo");
+    for (tenant_name, folder, drifted) in [
+        ("Northwind HQ", "northwind-hq", false),
+        ("Northwind Retail", "northwind-retail", true),
+    ] {
+        let dir = root.join(folder);
+        for (rel, content) in DEMO_EXPORT {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(crate::error::AppError::internal)?;
+            }
+            let content = if drifted {
+                content.replace("\"passwordMinimumLength\": 12", "\"passwordMinimumLength\": 8")
+            } else {
+                content.to_string()
+            };
+            std::fs::write(&path, content).map_err(crate::error::AppError::internal)?;
         }
-        std::fs::write(&path, content).map_err(crate::error::AppError::internal)?;
-    }
-    let tenant = {
-        let mut conn = app.db.conn().await?;
-        store::tenants::find_tenant_by_name(&mut conn, workspace, "Northwind HQ").await?
-    };
-    let Some(tenant) = tenant else { return Ok(()) };
-    let tenant_id = crate::domain::ids::TenantId(tenant.id);
-    super::operations::configure_export_directory(app, access, tenant_id, "demo/northwind-hq")
+        let tenant = {
+            let mut conn = app.db.conn().await?;
+            store::tenants::find_tenant_by_name(&mut conn, workspace, tenant_name).await?
+        };
+        let Some(tenant) = tenant else { continue };
+        let tenant_id = crate::domain::ids::TenantId(tenant.id);
+        super::operations::configure_export_directory(
+            app,
+            access,
+            tenant_id,
+            &format!("demo/{folder}"),
+        )
         .await?;
-    match super::operations::start_inventory_sync(app, access, tenant_id, &[]).await {
-        // A sync from an earlier start is still queued: that one will do.
-        Ok(_) | Err(crate::error::AppError::Conflict(_)) => {}
-        Err(e) => return Err(e),
+        match super::operations::start_inventory_sync(app, access, tenant_id, &[]).await {
+            // A sync from an earlier start is still queued: that one will do.
+            Ok(_) | Err(crate::error::AppError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
