@@ -1108,3 +1108,45 @@ async fn concurrent_requests_queue_one_evaluation_and_unassigning_never_leaves_f
         "{w}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_streams_its_progress_like_any_run() {
+    let d = demo().await;
+    let (app, admin) = (&d.app, &d.admin);
+    let run = app
+        .gql_ok(admin, "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id kind status } } }", json!({"i": {"tenantId": d.target}}))
+        .await["startDriftEvaluation"]["operationRun"]
+        .clone();
+    assert_eq!(run["kind"], "DRIFT_EVALUATION");
+    let mut client = WsClient::connect_with_token(app, "graphql-transport-ws", admin).await;
+    client
+        .subscribe(
+            "p",
+            "subscription($id: ID!) { operationRunProgress(id: $id) { kind status processed total message } }",
+            json!({"id": run["id"]}),
+        )
+        .await;
+    let last = loop {
+        let msg = client.next().await.expect("stream ended early");
+        assert_eq!(msg["type"], "next", "{msg}");
+        let state = msg["payload"]["data"]["operationRunProgress"].clone();
+        assert_eq!(state["kind"], "DRIFT_EVALUATION");
+        if state["status"] == "SUCCEEDED" {
+            break state;
+        }
+        assert!(
+            matches!(state["status"].as_str(), Some("QUEUED" | "RUNNING")),
+            "{state}"
+        );
+    };
+    assert_eq!(last["processed"], 4);
+    assert_eq!(last["total"], 4);
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("compared 4 polic(ies) with 1 baseline(s)"),
+        "{last}"
+    );
+    assert_eq!(client.next().await.unwrap()["type"], "complete");
+}

@@ -86,7 +86,10 @@ async fn seed_demo_inventory(
                 std::fs::create_dir_all(parent).map_err(crate::error::AppError::internal)?;
             }
             let content = if drifted {
-                content.replace("\"passwordMinimumLength\": 12", "\"passwordMinimumLength\": 8")
+                content.replace(
+                    "\"passwordMinimumLength\": 12",
+                    "\"passwordMinimumLength\": 8",
+                )
             } else {
                 content.to_string()
             };

@@ -341,6 +341,9 @@ pub async fn evaluate_tenant(
     let actor = actor.to_string();
     let result = conn
         .transaction::<_, AppError, _>(async |conn| {
+            // An evaluation can always be redone: its commit need not wait for the WAL
+            // flush. The run's durable finish flushes it (WAL is written in order).
+            store::policies::relax_commit_durability(conn).await?;
             store::findings::lock_tenant_findings(conn, tenant).await?;
             let assignments =
                 store::baselines::list_tenant_assignments(conn, workspace, tenant).await?;
