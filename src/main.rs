@@ -125,6 +125,15 @@ enum Command {
         /// The export folder (one folder per kind, one JSON file per policy).
         dir: std::path::PathBuf,
     },
+    /// Evaluate a tenant's drift against its assigned baselines now, and show a summary.
+    Evaluate {
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Tenant display name.
+        #[arg(long)]
+        tenant: String,
+    },
     /// Create the database if missing and apply pending migrations.
     Migrate {
         /// Revert every migration instead (destroys all data).
@@ -278,6 +287,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             tenantatlas::run_workers_until(config, shutdown_signal()).await?;
             Ok(())
         }
+        Command::Evaluate { workspace, tenant } => evaluate(&config, &workspace, &tenant).await,
         Command::Import {
             workspace,
             tenant,
@@ -482,6 +492,64 @@ async fn import(
             w.get("reason").and_then(|v| v.as_str()).unwrap_or("?")
         );
     }
+    match done.status.as_str() {
+        "SUCCEEDED" => Ok(()),
+        _ => Err(Failure::Message(
+            done.error.unwrap_or_else(|| done.status.clone()),
+            1,
+        )),
+    }
+}
+
+async fn evaluate(config: &Config, slug: &str, tenant_name: &str) -> Result<(), Failure> {
+    let app = tenantatlas::build_context(config).await?;
+    let access = Access::new(Principal::System("cli"), app.authz.clone());
+    let (ws, tenant) = {
+        let mut conn = app.db.conn().await?;
+        let ws = store::workspaces::find_workspace_by_slug(&mut conn, slug)
+            .await?
+            .ok_or_else(|| Failure::Message(format!("no workspace {slug:?}"), 1))?;
+        let tenant = store::tenants::find_tenant_by_name(&mut conn, ws.workspace_id(), tenant_name)
+            .await?
+            .ok_or_else(|| Failure::Message(format!("no tenant {tenant_name:?} in {slug}"), 1))?;
+        let assigned = store::baselines::list_tenant_assignments(
+            &mut conn,
+            ws.workspace_id(),
+            tenantatlas::domain::ids::TenantId(tenant.id),
+        )
+        .await?;
+        if assigned.is_empty() {
+            return Err(Failure::Message(
+                format!(
+                    "no baseline is assigned to {tenant_name:?}; assign one first (assignBaseline)"
+                ),
+                1,
+            ));
+        }
+        (ws, tenant)
+    };
+    let worker = format!("cli-{}", std::process::id());
+    let run = {
+        let mut conn = app.db.conn().await?;
+        store::operation_runs::insert_claimed_run(
+            &mut conn,
+            ws.workspace_id(),
+            Some(tenant.id),
+            tenantatlas::service::operations::kinds::DRIFT_EVALUATION,
+            serde_json::json!({"source": "cli"}),
+            &access.actor(),
+            &worker,
+            app.jobs.lease.as_secs_f64(),
+        )
+        .await?
+    };
+    tenantatlas::jobs::execute_run(app.clone(), run.clone(), worker).await;
+    let done = {
+        let mut conn = app.db.conn().await?;
+        store::operation_runs::find_run(&mut conn, ws.workspace_id(), run.id).await?
+    }
+    .ok_or_else(|| Failure::Message("the run vanished".into(), 1))?;
+    println!("{}: {}", done.status, done.message.unwrap_or_default());
     match done.status.as_str() {
         "SUCCEEDED" => Ok(()),
         _ => Err(Failure::Message(

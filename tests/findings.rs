@@ -1150,3 +1150,46 @@ async fn an_evaluation_streams_its_progress_like_any_run() {
     );
     assert_eq!(client.next().await.unwrap()["type"], "complete");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_evaluates_a_tenant_and_says_why_when_it_cannot() {
+    let d = demo().await;
+    let (code, out, err) = run_cli(
+        &d.app.db.url,
+        &["evaluate", "--workspace", "demo", "--tenant", "Target"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("SUCCEEDED: compared 4 polic(ies) with 1 baseline(s)"),
+        "{out}"
+    );
+    assert!(out.contains("1 still present"), "{out}");
+    let (code, out, err) = run_cli(
+        &d.app.db.url,
+        &["evaluate", "--workspace", "demo", "--tenant", "Reference"],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no baseline is assigned"), "{err}");
+    let (code, _, err) = run_cli(
+        &d.app.db.url,
+        &["evaluate", "--workspace", "nope", "--tenant", "Target"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no workspace"), "{err}");
+    // The CLI's run is in the operations table like any other.
+    let runs = d
+        .app
+        .gql_ok(&d.admin, "query($id: ID!) { workspace(id: $id) { operationRuns(filter: {kind: DRIFT_EVALUATION}) { edges { node { initiatedBy status } } } } }", json!({"id": d.ws}))
+        .await;
+    assert!(
+        runs["workspace"]["operationRuns"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["initiatedBy"] == "system:cli"),
+        "{runs}"
+    );
+}
