@@ -341,22 +341,11 @@ pub async fn evaluate_tenant(
     let actor = actor.to_string();
     let result = conn
         .transaction::<_, AppError, _>(async |conn| {
-            // An evaluation can always be redone: its commit need not wait for the WAL
-            // flush. The run's durable finish flushes it (WAL is written in order).
-            store::policies::relax_commit_durability(conn).await?;
-            store::findings::lock_tenant_findings(conn, tenant).await?;
+            store::findings::begin_evaluation(conn, tenant).await?;
             let assignments =
                 store::baselines::list_tenant_assignments(conn, workspace, tenant).await?;
             let baseline_ids: Vec<Uuid> = assignments.iter().map(|a| a.baseline_id).collect();
-            let baselines =
-                store::baselines::list_baselines_by_ids(conn, &[workspace.0], &baseline_ids)
-                    .await?;
-            let keys: Vec<(Uuid, i32)> = baselines
-                .iter()
-                .map(|b| (b.id, b.current_version))
-                .collect();
-            let item_rows =
-                store::baselines::list_items_by_versions(conn, &[workspace.0], &keys).await?;
+            let item_rows = store::baselines::list_assigned_items(conn, workspace, tenant).await?;
             let mappings: HashMap<(Uuid, Uuid), Uuid> =
                 store::baselines::list_tenant_mappings(conn, workspace, tenant)
                     .await?
@@ -492,7 +481,7 @@ pub async fn evaluate_tenant(
                 .map(|f| (f.fingerprint.as_str(), f))
                 .collect();
             let mut outcome = EvaluationOutcome {
-                baselines: baselines.len(),
+                baselines: assignments.len(),
                 compared,
                 ..Default::default()
             };
@@ -500,6 +489,8 @@ pub async fn evaluate_tenant(
             let mut to_refresh: Vec<(Uuid, &NewFinding)> = Vec::new();
             let mut reopen: Vec<Uuid> = Vec::new();
             let mut seen: HashSet<Uuid> = HashSet::new();
+            // Whether anything a score counts changed (else the snapshots stand).
+            let mut values_changed = false;
             let mut inserted_fps: HashSet<String> = HashSet::new();
             for f in &detected {
                 match by_fingerprint.get(f.fingerprint.as_str()) {
@@ -508,6 +499,7 @@ pub async fn evaluate_tenant(
                             continue;
                         }
                         to_refresh.push((old.id, f));
+                        values_changed |= old.severity != f.severity || old.weight != f.weight;
                         if old.status == "RESOLVED" {
                             reopen.push(old.id);
                         } else {
@@ -580,6 +572,9 @@ pub async fn evaluate_tenant(
             store::findings::insert_history(conn, &rows).await?;
             for a in &assignments {
                 let (count, weight) = per_baseline.get(&a.baseline_id).copied().unwrap_or((0, 0));
+                values_changed |= a.last_evaluated_at.is_none()
+                    || i64::from(a.check_count) != i64::from(count)
+                    || a.check_weight != i64::try_from(weight).unwrap_or(i64::MAX);
                 store::baselines::record_evaluation(
                     conn,
                     workspace,
@@ -591,10 +586,18 @@ pub async fn evaluate_tenant(
                 )
                 .await?;
             }
-            super::findings::refresh_compliance(conn, workspace, Some(tenant)).await?;
             outcome.new = new_ids.len();
             outcome.reopened = reopen.len();
             outcome.resolved = resolve.len();
+            let findings_changed = outcome.new + outcome.reopened + outcome.resolved > 0;
+            if findings_changed || values_changed {
+                super::findings::refresh_compliance(conn, workspace, Some(tenant)).await?;
+            }
+            // The run records every evaluation; the audit trail records the ones that
+            // changed findings.
+            if !findings_changed {
+                return Ok(outcome);
+            }
             record(
                 conn,
                 Audit {

@@ -42,7 +42,7 @@ pub struct BaselineVersionRow {
 }
 
 /// A baseline item without its payload (lists).
-#[derive(Clone, Debug, Queryable, Selectable, PartialEq)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, PartialEq)]
 #[diesel(table_name = baseline_items)]
 pub struct BaselineItemRow {
     pub id: Uuid,
@@ -297,6 +297,28 @@ pub async fn list_items_by_versions(
         .into_iter()
         .filter(|r| keys.contains(&(r.baseline_id, r.version)))
         .collect())
+}
+
+/// The current-version items of every baseline assigned to a tenant, in one statement.
+pub async fn list_assigned_items(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenant: TenantId,
+) -> AppResult<Vec<BaselineItemRow>> {
+    Ok(diesel::sql_query(
+        "SELECT i.id, i.workspace_id, i.baseline_id, i.version, i.lineage_id, i.contract_type, i.display_name, \
+                i.match_name, i.template_id, i.source_policy_id, i.source_version, i.payload_hash, \
+                i.setting_count, i.settings_digest, i.severity_overrides, i.ignored_paths \
+         FROM baseline_assignments a \
+         JOIN baselines b ON b.id = a.baseline_id AND b.workspace_id = $1 \
+         JOIN baseline_items i ON i.baseline_id = b.id AND i.version = b.current_version AND i.workspace_id = $1 \
+         WHERE a.workspace_id = $1 AND a.tenant_id = $2 \
+         ORDER BY i.baseline_id, i.display_name, i.id",
+    )
+    .bind::<sql_types::Uuid, _>(workspace.0)
+    .bind::<sql_types::Uuid, _>(tenant.0)
+    .load(conn)
+    .await?)
 }
 
 /// One item (any version) of a workspace.

@@ -47,6 +47,8 @@ pub struct FindingState {
     pub baseline_id: Uuid,
     pub fingerprint: String,
     pub status: String,
+    pub severity: String,
+    pub weight: i64,
 }
 
 /// Serialises evaluations of one tenant (held until the transaction ends).
@@ -70,6 +72,20 @@ pub async fn lock_workspace_compliance(conn: &mut Conn, workspace: WorkspaceId) 
     Ok(())
 }
 
+/// Starts an evaluation's transaction in one statement: takes the tenant's findings lock
+/// and lets the commit skip the WAL flush (an evaluation can always be redone; the run's
+/// durable finish flushes it, WAL being written in order).
+pub async fn begin_evaluation(conn: &mut Conn, tenant: TenantId) -> AppResult<()> {
+    diesel::sql_query(
+        "SELECT set_config('synchronous_commit', 'off', true), \
+                pg_advisory_xact_lock(hashtextextended('findings:' || $1::text, 0))",
+    )
+    .bind::<sql_types::Uuid, _>(tenant.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Every finding of a tenant, locked for update.
 pub async fn list_tenant_finding_states(
     conn: &mut Conn,
@@ -84,6 +100,8 @@ pub async fn list_tenant_finding_states(
             findings::baseline_id,
             findings::fingerprint,
             findings::status,
+            findings::severity,
+            findings::weight,
         ))
         .for_update()
         .load(conn)
