@@ -448,3 +448,49 @@ pub fn trend_points(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(day: NaiveDate, score: i32, open_high: i32) -> SnapshotRow {
+        SnapshotRow {
+            workspace_id: Uuid::nil(),
+            tenant_id: None,
+            day,
+            score: Some(score),
+            total_weight: 100,
+            drift_weight: i64::from(100 - score),
+            accepted_weight: 0,
+            open_critical: 0,
+            open_high,
+            open_medium: 0,
+            open_low: 0,
+            open_info: 0,
+            accepted_count: 0,
+        }
+    }
+
+    #[test]
+    fn trends_carry_the_last_snapshot_forward_and_are_empty_before_the_first() {
+        let today = Utc::now().date_naive();
+        let day = |n: u64| today - chrono::Days::new(n);
+        // An earlier snapshot (before the window), one inside it, none today.
+        let rows = vec![snapshot(day(9), 70, 3), snapshot(day(2), 90, 1)];
+        let points = trend_points(&rows, day(4));
+        let scores: Vec<Option<i32>> = points.iter().map(|p| p.2).collect();
+        assert_eq!(
+            scores,
+            vec![Some(70), Some(70), Some(90), Some(90), Some(90)]
+        );
+        assert_eq!(points.last().map(|p| p.0), Some(today));
+        assert_eq!(points[0].1.as_ref().map(|c| c.open[1]), Some(3));
+        let none = trend_points(&[snapshot(day(1), 80, 0)], day(3));
+        assert_eq!(
+            none.iter().map(|p| p.2).collect::<Vec<_>>(),
+            vec![None, None, Some(80), Some(80)]
+        );
+        assert_eq!(trend_start(1), today);
+        assert_eq!(trend_start(7), day(6));
+    }
+}
