@@ -766,6 +766,23 @@ async fn roles_decide_who_reads_triages_and_manages_and_strangers_learn_nothing(
     );
     let r = app.gql(Some(&op), "mutation($i: BaselineTenantsInput!) { unassignBaseline(input: $i) { baseline { id } } }", json!({"i": {"baselineId": d.baseline, "tenantIds": [d.target]}})).await;
     assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+    // No token: UNAUTHENTICATED before any input is looked at.
+    let r = app
+        .gql(
+            None,
+            "mutation($i: FindingStepInput!) { triageFinding(input: $i) { finding { id } } }",
+            json!({"i": {"findingId": "!!"}}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "UNAUTHENTICATED", "{r}");
+    let r = app
+        .gql(
+            None,
+            "mutation($i: CreateBaselineInput!) { createBaseline(input: $i) { baseline { id } } }",
+            json!({"i": {"workspaceId": "x", "name": ""}}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "UNAUTHENTICATED", "{r}");
     // A stranger gets NOT_FOUND or null everywhere.
     let s = app.token("stranger@else.test");
     let r = mutate(app, &s, "triageFinding", json!({"findingId": id})).await;

@@ -410,6 +410,8 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: CreateBaselineInput,
     ) -> async_graphql::Result<CreateBaselinePayload> {
+        // Authentication first: an anonymous caller learns nothing, not even input errors.
+        access(ctx).user_email_or_system().api()?;
         let workspace = Workspace::parse_id(&input.workspace_id).api()?;
         let source = match (&input.source_tenant_id, &input.policy_ids) {
             (Some(t), None) => BaselineSource::Tenant(crate::domain::ids::TenantId(
@@ -447,6 +449,7 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: UpdateBaselineInput,
     ) -> async_graphql::Result<UpdateBaselinePayload> {
+        access(ctx).user_email_or_system().api()?;
         let id = expect_global_id(&input.baseline_id, NodeType::Baseline, "baselineId").api()?;
         let policies = input
             .policy_ids
@@ -477,6 +480,7 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: BaselineTenantsInput,
     ) -> async_graphql::Result<AssignBaselinePayload> {
+        access(ctx).user_email_or_system().api()?;
         let id = expect_global_id(&input.baseline_id, NodeType::Baseline, "baselineId").api()?;
         let tenants = ids(&input.tenant_ids, NodeType::Tenant, "tenantIds").api()?;
         let (row, runs) = service::baselines::assign_baseline(app(ctx), access(ctx), id, &tenants)
@@ -506,6 +510,7 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: BaselineTenantsInput,
     ) -> async_graphql::Result<UnassignBaselinePayload> {
+        access(ctx).user_email_or_system().api()?;
         let id = expect_global_id(&input.baseline_id, NodeType::Baseline, "baselineId").api()?;
         let tenants = ids(&input.tenant_ids, NodeType::Tenant, "tenantIds").api()?;
         let row = service::baselines::unassign_baseline(app(ctx), access(ctx), id, &tenants)
@@ -523,6 +528,7 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: MapBaselinePolicyInput,
     ) -> async_graphql::Result<BaselineItemPayload> {
+        access(ctx).user_email_or_system().api()?;
         let item = expect_global_id(
             &input.baseline_item_id,
             NodeType::BaselineItem,
@@ -545,6 +551,7 @@ impl BaselineMutation {
         ctx: &Context<'_>,
         input: SetBaselineItemRulesInput,
     ) -> async_graphql::Result<BaselineItemPayload> {
+        access(ctx).user_email_or_system().api()?;
         let item = expect_global_id(
             &input.baseline_item_id,
             NodeType::BaselineItem,

@@ -734,6 +734,8 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: StartDriftEvaluationInput,
     ) -> async_graphql::Result<StartDriftEvaluationPayload> {
+        // Authentication first: an anonymous caller learns nothing, not even input errors.
+        access(ctx).user_email_or_system().api()?;
         let tenant = expect_global_id(&input.tenant_id, NodeType::Tenant, "tenantId").api()?;
         let run = service::drift::start_drift_evaluation(app(ctx), access(ctx), TenantId(tenant))
             .await
@@ -749,6 +751,7 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
+        access(ctx).user_email_or_system().api()?;
         step(
             ctx,
             &input.finding_id,
@@ -765,6 +768,7 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
+        access(ctx).user_email_or_system().api()?;
         step(
             ctx,
             &input.finding_id,
@@ -782,6 +786,7 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: FindingStepInput,
     ) -> async_graphql::Result<FindingPayload> {
+        access(ctx).user_email_or_system().api()?;
         step(
             ctx,
             &input.finding_id,
@@ -799,6 +804,7 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: AssignFindingInput,
     ) -> async_graphql::Result<FindingPayload> {
+        access(ctx).user_email_or_system().api()?;
         let assignee = input
             .assignee_user_id
             .as_ref()
@@ -821,6 +827,7 @@ impl FindingMutation {
         ctx: &Context<'_>,
         input: CommentOnFindingInput,
     ) -> async_graphql::Result<FindingPayload> {
+        access(ctx).user_email_or_system().api()?;
         step(
             ctx,
             &input.finding_id,
