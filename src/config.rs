@@ -17,6 +17,7 @@
 //! | `TENANTATLAS_WORKERS` | `2` | operation-run workers in `serve` (0: API only) and `worker` |
 //! | `TENANTATLAS_RUN_LEASE_SECS` | `30` | a worker's lease on a run; renewed while it works |
 //! | `TENANTATLAS_RUN_MAX_ATTEMPTS` | `3` | attempts before a run whose workers died is FAILED |
+//! | `TENANTATLAS_EXPIRY_CHECK_SECS` | `300` | how often workers look for exceptions to expire (and queue EXCEPTION_EXPIRY sweeps) |
 //! | `RUST_LOG` | `info,tenantatlas=info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -62,6 +63,8 @@ pub struct JobSettings {
     pub poll_interval: Duration,
     /// Attempts before an abandoned run is FAILED.
     pub max_attempts: i32,
+    /// How often workers look for exceptions due to expire.
+    pub expiry_check_interval: Duration,
 }
 
 impl Default for JobSettings {
@@ -72,6 +75,7 @@ impl Default for JobSettings {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             max_attempts: 3,
+            expiry_check_interval: Duration::from_secs(300),
         }
     }
 }

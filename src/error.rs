@@ -75,6 +75,15 @@ fn constraint_error(constraint: &str) -> Option<AppError> {
             AppError::Conflict("a baseline with this name already exists in the workspace".into())
         }
         "baselines_name_present" => AppError::bad_input("name", "must not be empty"),
+        "finding_exceptions_one_pending" => AppError::Conflict(
+            "the finding already has a PENDING exception request; decide it first".into(),
+        ),
+        "operation_runs_one_queued_sweep" => {
+            AppError::Conflict("an expiry sweep of this workspace is already queued".into())
+        }
+        "workspaces_exception_max_days_range" => {
+            AppError::bad_input("exceptionMaxDays", "must be between 1 and 3650")
+        }
         "operation_runs_one_queued_evaluation" => AppError::Conflict(
             "a drift evaluation of this tenant is already queued; follow it in Workspace.operationRuns"
                 .into(),
@@ -137,6 +146,9 @@ mod tests {
             "baselines_workspace_name_key",
             "baselines_name_present",
             "operation_runs_one_queued_evaluation",
+            "finding_exceptions_one_pending",
+            "operation_runs_one_queued_sweep",
+            "workspaces_exception_max_days_range",
         ] {
             let err = constraint_error(name);
             assert!(

@@ -79,6 +79,7 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         events: EventBus::new(),
         fingerprinter,
         drift_cache: Default::default(),
+        clock: Default::default(),
     }))
 }
 

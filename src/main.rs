@@ -57,6 +57,14 @@ struct JobArgs {
         global = true
     )]
     run_max_attempts: i32,
+    /// Seconds between the workers' checks for exceptions to expire.
+    #[arg(
+        long,
+        env = "TENANTATLAS_EXPIRY_CHECK_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    expiry_check_secs: u64,
 }
 
 #[derive(Args)]
@@ -246,6 +254,7 @@ fn config_from(cli: &Cli) -> Config {
         lease: Duration::from_secs(cli.jobs.run_lease_secs.max(1)),
         poll_interval: Duration::from_secs(1),
         max_attempts: cli.jobs.run_max_attempts.max(1),
+        expiry_check_interval: Duration::from_secs(cli.jobs.expiry_check_secs.max(1)),
     };
     config.fingerprint_key = cli.jwt.fingerprint_key.clone().filter(|k| !k.is_empty());
     config.jwt = JwtConfig {

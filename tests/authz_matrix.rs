@@ -101,6 +101,18 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::DriftEvaluate,
         [true, true, true, true, true, false, false],
     ),
+    (
+        Capability::ExceptionRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::ExceptionRequest,
+        [true, false, true, true, true, false, false],
+    ),
+    (
+        Capability::ExceptionApprove,
+        [true, false, true, true, false, false, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {
@@ -195,6 +207,19 @@ async fn attempt(
         Capability::FindingTriage => (
             "mutation($i: CommentOnFindingInput!) { commentOnFinding(input: $i) { finding { id } } }",
             json!({"i": {"findingId": finding, "body": format!("seen by {tag}")}}),
+        ),
+        Capability::ExceptionRead => (
+            "query($id: ID!) { workspace(id: $id) { exceptions { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        // The first allowed role's request is PENDING; the others' are CONFLICT.
+        Capability::ExceptionRequest => (
+            "mutation($i: RequestFindingExceptionInput!) { requestFindingException(input: $i) { exception { id } } }",
+            json!({"i": {"findingId": finding, "justification": format!("Accepted for the matrix by {tag}"), "expiresAt": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()}}),
+        ),
+        Capability::ExceptionApprove => (
+            "mutation($i: StartExceptionExpirySweepInput!) { startExceptionExpirySweep(input: $i) { operationRun { id } } }",
+            json!({"i": {"workspaceId": ws}}),
         ),
         // No baseline is assigned: past the check, the input is refused.
         Capability::DriftEvaluate => (
@@ -420,6 +445,12 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
                     let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::Finding, uuid::Uuid::new_v4());
                     app.gql(Some(&stranger), "mutation($i: FindingStepInput!) { triageFinding(input: $i) { finding { id } } }", json!({"i": {"findingId": ghost.0}})).await
                 }
+                Capability::ExceptionRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { exceptions { totalCount } } }", json!({"id": ws})).await,
+                Capability::ExceptionRequest => {
+                    let ghost = tenantatlas::api::node::to_global_id(tenantatlas::api::node::NodeType::Finding, uuid::Uuid::new_v4());
+                    app.gql(Some(&stranger), "mutation($i: RequestFindingExceptionInput!) { requestFindingException(input: $i) { exception { id } } }", json!({"i": {"findingId": ghost.0, "justification": "x".repeat(30), "expiresAt": "2030-01-01T00:00:00Z"}})).await
+                }
+                Capability::ExceptionApprove => app.gql(Some(&stranger), "mutation($i: StartExceptionExpirySweepInput!) { startExceptionExpirySweep(input: $i) { operationRun { id } } }", json!({"i": {"workspaceId": ws}})).await,
                 Capability::DriftEvaluate => app.gql(Some(&stranger), "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}})).await,
                 Capability::WorkspaceCreate => unreachable!(),
             };

@@ -319,6 +319,15 @@ impl Finding {
             })
             .collect())
     }
+    /// Risk acceptances requested for it, oldest first. Capability `exception.read`.
+    async fn exceptions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::exception::FindingException>> {
+        super::exception::finding_exceptions(ctx, WorkspaceId(self.0.workspace_id), self.0.id)
+            .await
+            .api()
+    }
     /// Every change, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FindingHistoryEntry>> {
         let rows = state(ctx)

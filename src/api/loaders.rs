@@ -198,6 +198,10 @@ pub struct Loaders {
     pub trends: DataLoader<TrendLoader, HashMapCache>,
     pub baselines_by_workspace: DataLoader<BaselinesByWorkspaceLoader, HashMapCache>,
     pub workspace_compliance: DataLoader<WorkspaceComplianceLoader, HashMapCache>,
+    pub findings: DataLoader<FindingLoader, HashMapCache>,
+    pub exceptions: DataLoader<ExceptionLoader, HashMapCache>,
+    pub finding_exceptions: DataLoader<FindingExceptionsLoader, HashMapCache>,
+    pub exception_history: DataLoader<ExceptionHistoryLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -228,6 +232,10 @@ impl Loaders {
         self.trends.enable_all_cache(false);
         self.baselines_by_workspace.enable_all_cache(false);
         self.workspace_compliance.enable_all_cache(false);
+        self.findings.enable_all_cache(false);
+        self.exceptions.enable_all_cache(false);
+        self.finding_exceptions.enable_all_cache(false);
+        self.exception_history.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -276,6 +284,10 @@ impl Loaders {
             trends: dl(TrendLoader(db.clone()), &spawner),
             baselines_by_workspace: dl(BaselinesByWorkspaceLoader(db.clone()), &spawner),
             workspace_compliance: dl(WorkspaceComplianceLoader(db.clone()), &spawner),
+            findings: dl(FindingLoader(db.clone()), &spawner),
+            exceptions: dl(ExceptionLoader(db.clone()), &spawner),
+            finding_exceptions: dl(FindingExceptionsLoader(db.clone()), &spawner),
+            exception_history: dl(ExceptionHistoryLoader(db.clone()), &spawner),
         }
     }
 }
@@ -878,5 +890,71 @@ impl Loader<Uuid> for WorkspaceComplianceLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let mut conn = self.0.conn().await?;
         crate::service::findings::compliance_by_workspace(&mut conn, keys).await
+    }
+}
+
+/// Findings by (workspace, id).
+pub struct FindingLoader(pub Db);
+
+impl Loader<WsKey> for FindingLoader {
+    type Value = store::findings::FindingRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::findings::list_findings_by_ids(&mut conn, &ws, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.workspace_id, r.id), r))
+            .collect())
+    }
+}
+
+/// Exceptions by (workspace, id).
+pub struct ExceptionLoader(pub Db);
+
+impl Loader<WsKey> for ExceptionLoader {
+    type Value = store::exceptions::ExceptionRow;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::exceptions::list_exceptions_by_ids(&mut conn, &ws, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.workspace_id, r.id), r))
+            .collect())
+    }
+}
+
+/// A finding's exceptions, oldest request first.
+pub struct FindingExceptionsLoader(pub Db);
+
+impl Loader<WsKey> for FindingExceptionsLoader {
+    type Value = Arc<Vec<store::exceptions::ExceptionRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::exceptions::list_exceptions_by_findings(&mut conn, &ws, &ids).await?;
+        Ok(group_rows(keys, rows, |r| r.finding_id))
+    }
+}
+
+/// An exception's history, oldest first.
+pub struct ExceptionHistoryLoader(pub Db);
+
+impl Loader<WsKey> for ExceptionHistoryLoader {
+    type Value = Arc<Vec<store::exceptions::ExceptionHistoryRow>>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[WsKey]) -> Result<HashMap<WsKey, Self::Value>, Self::Error> {
+        let (ws, ids) = split(keys);
+        let mut conn = self.0.conn().await?;
+        let rows = store::exceptions::list_history_by_exceptions(&mut conn, &ws, &ids).await?;
+        Ok(group_rows(keys, rows, |r| r.exception_id))
     }
 }

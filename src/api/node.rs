@@ -4,8 +4,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use uuid::Uuid;
 
 use super::{
-    audit::AuditEvent, baseline::Baseline, finding::Finding, operation_run::OperationRun,
-    policy::Policy, tenant::Tenant, user::User, workspace::Workspace,
+    audit::AuditEvent, baseline::Baseline, exception::FindingException, finding::Finding,
+    operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User, workspace::Workspace,
 };
 use crate::error::{AppError, AppResult};
 
@@ -22,6 +22,7 @@ pub enum NodeType {
     BaselineItem,
     Finding,
     FindingComment,
+    FindingException,
 }
 
 impl NodeType {
@@ -37,6 +38,7 @@ impl NodeType {
             NodeType::BaselineItem => "BaselineItem",
             NodeType::Finding => "Finding",
             NodeType::FindingComment => "FindingComment",
+            NodeType::FindingException => "FindingException",
         }
     }
 
@@ -52,6 +54,7 @@ impl NodeType {
             NodeType::BaselineItem,
             NodeType::Finding,
             NodeType::FindingComment,
+            NodeType::FindingException,
         ]
         .into_iter()
         .find(|t| t.prefix() == p)
@@ -98,6 +101,7 @@ pub enum Node {
     OperationRun(OperationRun),
     Baseline(Baseline),
     Finding(Finding),
+    FindingException(FindingException),
 }
 
 /// Resolves `node(id:)`: null for unknown ids and for objects the caller may not see.
@@ -121,6 +125,9 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::Baseline => Baseline::load_visible(ctx, uuid).await?.map(Node::Baseline),
         NodeType::Finding => Finding::load_visible(ctx, uuid).await?.map(Node::Finding),
         // Items are reached through their baseline.
+        NodeType::FindingException => FindingException::load_visible(ctx, uuid)
+            .await?
+            .map(Node::FindingException),
         NodeType::BaselineItem | NodeType::FindingComment => None,
     })
 }

@@ -30,6 +30,8 @@ pub enum OperationRunKind {
     InventorySync,
     /// Compares a tenant's policies with its assigned baselines and updates its findings.
     DriftEvaluation,
+    /// Expires a workspace's exceptions whose time has come and reopens their findings.
+    ExceptionExpiry,
 }
 
 impl OperationRunKind {
@@ -37,6 +39,7 @@ impl OperationRunKind {
         match self {
             OperationRunKind::InventorySync => "INVENTORY_SYNC",
             OperationRunKind::DriftEvaluation => "DRIFT_EVALUATION",
+            OperationRunKind::ExceptionExpiry => "EXCEPTION_EXPIRY",
         }
     }
 }
@@ -137,6 +140,7 @@ impl OperationRun {
     async fn kind(&self) -> OperationRunKind {
         match self.0.kind.as_str() {
             "DRIFT_EVALUATION" => OperationRunKind::DriftEvaluation,
+            "EXCEPTION_EXPIRY" => OperationRunKind::ExceptionExpiry,
             _ => OperationRunKind::InventorySync,
         }
     }

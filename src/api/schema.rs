@@ -112,6 +112,7 @@ pub struct MutationRoot(
     OperationMutation,
     super::baseline::BaselineMutation,
     super::finding::FindingMutation,
+    super::exception::ExceptionMutation,
 );
 
 /// The executable schema.

@@ -99,6 +99,11 @@ impl Workspace {
         self.0.last_activity_at.into()
     }
 
+    /// Longest risk acceptance (exception) allowed, in days from the request.
+    async fn exception_max_days(&self) -> i32 {
+        self.0.exception_max_days
+    }
+
     /// Whether the viewer pinned this workspace.
     async fn is_pinned(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let prefs = state(ctx)
@@ -259,6 +264,30 @@ impl Workspace {
             PageArgs::new(first, after, last, before),
             filter,
             order_by,
+        )
+        .await
+        .api()
+    }
+
+    /// The risk-acceptance register: every exception, soonest expiry first. Capability
+    /// `exception.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn exceptions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n exceptions (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns exceptions after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n exceptions (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns exceptions before this cursor.")] before: Option<String>,
+        #[graphql(desc = "Which exceptions.")] filter: Option<super::exception::ExceptionFilter>,
+    ) -> async_graphql::Result<Conn<super::exception::FindingException>> {
+        super::exception::workspace_exceptions(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+            filter,
         )
         .await
         .api()
@@ -537,6 +566,8 @@ pub struct UpdateWorkspaceInput {
     pub slug: Option<String>,
     /// New environment.
     pub environment: Option<Environment>,
+    /// Longest risk acceptance allowed, in days (1-3650; default 365).
+    pub exception_max_days: Option<i32>,
 }
 
 /// Result of `updateWorkspace`.
@@ -618,6 +649,7 @@ impl WorkspaceMutation {
             input.name.as_deref(),
             input.slug.as_deref(),
             input.environment.map(Into::into),
+            input.exception_max_days,
         )
         .await
         .api()?;

@@ -59,6 +59,9 @@ capabilities! {
     FindingRead => ("finding", "read"), "see findings, compliance scores and trends";
     FindingTriage => ("finding", "triage"), "triage, assign, start, resolve and comment on findings";
     DriftEvaluate => ("drift", "evaluate"), "start drift evaluations";
+    ExceptionRead => ("exception", "read"), "read the risk-acceptance register and its history";
+    ExceptionRequest => ("exception", "request"), "request and renew risk acceptances (exceptions) for findings";
+    ExceptionApprove => ("exception", "approve"), "approve, reject and revoke exceptions (never one's own request), run expiry sweeps";
 }
 
 impl fmt::Display for Capability {

@@ -171,6 +171,44 @@ diesel::table! {
 }
 
 diesel::table! {
+    finding_exceptions (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        finding_id -> Uuid,
+        tenant_id -> Uuid,
+        scope -> Text,
+        setting_path -> Nullable<Text>,
+        accepted_value -> Nullable<Jsonb>,
+        justification -> Text,
+        compensating_controls -> Text,
+        ticket_reference -> Nullable<Text>,
+        requested_by -> Uuid,
+        requested_at -> Timestamptz,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        decision_comment -> Nullable<Text>,
+        status -> Text,
+        expires_at -> Timestamptz,
+        renewal_of -> Nullable<Uuid>,
+        superseded_at -> Nullable<Timestamptz>,
+        expiry_notice_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    exception_history (id) {
+        id -> Uuid,
+        exception_id -> Uuid,
+        workspace_id -> Uuid,
+        action -> Text,
+        actor -> Text,
+        comment -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     casbin_rule (id) {
         id -> Int4,
         #[max_length = 12]
@@ -310,6 +348,7 @@ diesel::table! {
         environment -> Text,
         created_at -> Timestamptz,
         last_activity_at -> Timestamptz,
+        exception_max_days -> Int4,
     }
 }
 
@@ -333,7 +372,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     baseline_versions,
     baselines,
     compliance_snapshots,
+    exception_history,
     finding_comments,
+    finding_exceptions,
     finding_history,
     findings,
     casbin_rule,

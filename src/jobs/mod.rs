@@ -161,6 +161,16 @@ pub async fn execute_run_observed(
     let result = match run.kind.as_str() {
         kinds::INVENTORY_SYNC => run_inventory_sync(&app, &run, &mut reporter).await,
         kinds::DRIFT_EVALUATION => run_drift_evaluation(&app, &run, &mut reporter).await,
+        kinds::EXCEPTION_EXPIRY => crate::service::exceptions::sweep_expired(
+            &app,
+            WorkspaceId(run.workspace_id),
+            &run.initiated_by,
+        )
+        .await
+        .map(|o| SyncOutcome {
+            summary: Some(o.summary()),
+            ..Default::default()
+        }),
         other => Err(AppError::bad_input(
             "kind",
             format!("unknown run kind {other}"),
@@ -340,9 +350,17 @@ async fn worker_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut rx = events.subscribe_work();
+    let mut last_expiry_check: Option<Instant> = None;
     let mut tick = tokio::time::interval(app.jobs.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Exceptions expire by time, not by an event: look for due ones now and then.
+        if last_expiry_check.is_none_or(|t| t.elapsed() >= app.jobs.expiry_check_interval) {
+            last_expiry_check = Some(Instant::now());
+            if let Err(err) = crate::service::exceptions::schedule_sweeps(&app).await {
+                tracing::warn!(error = %err, worker = %name, "could not schedule exception expiry sweeps");
+            }
+        }
         loop {
             if *shutdown.borrow() {
                 return;

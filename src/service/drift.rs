@@ -491,6 +491,8 @@ pub async fn evaluate_tenant(
             let mut seen: HashSet<Uuid> = HashSet::new();
             // Whether anything a score counts changed (else the snapshots stand).
             let mut values_changed = false;
+            // Accepted risks stay watched: their new actual values.
+            let mut watched: Vec<(Uuid, Option<&serde_json::Value>)> = Vec::new();
             let mut inserted_fps: HashSet<String> = HashSet::new();
             for f in &detected {
                 match by_fingerprint.get(f.fingerprint.as_str()) {
@@ -500,6 +502,9 @@ pub async fn evaluate_tenant(
                         }
                         to_refresh.push((old.id, f));
                         values_changed |= old.severity != f.severity || old.weight != f.weight;
+                        if old.status == "RISK_ACCEPTED" {
+                            watched.push((old.id, f.actual_value.as_ref()));
+                        }
                         if old.status == "RESOLVED" {
                             reopen.push(old.id);
                         } else {
@@ -586,8 +591,17 @@ pub async fn evaluate_tenant(
                 )
                 .await?;
             }
+            let superseded = super::exceptions::supersede_changed(
+                conn,
+                workspace,
+                tenant,
+                &watched,
+                &actor,
+                app.clock.now(),
+            )
+            .await?;
             outcome.new = new_ids.len();
-            outcome.reopened = reopen.len();
+            outcome.reopened = reopen.len() + superseded.len();
             outcome.resolved = resolve.len();
             let findings_changed = outcome.new + outcome.reopened + outcome.resolved > 0;
             if findings_changed || values_changed {

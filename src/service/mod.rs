@@ -2,8 +2,10 @@
 //! commit). Called by the API, the CLI and (later) jobs alike.
 pub mod audit;
 pub mod baselines;
+pub mod clock;
 pub mod demo;
 pub mod drift;
+pub mod exceptions;
 pub mod findings;
 pub mod inventory;
 pub mod operations;
@@ -40,6 +42,8 @@ pub struct AppContext {
     pub fingerprinter: Arc<crate::domain::secrets::Fingerprinter>,
     /// Baseline policies prepared for drift comparison.
     pub drift_cache: drift::ExpectedCache,
+    /// The time exceptions expire by (movable in tests).
+    pub clock: clock::Clock,
 }
 
 /// Turns a validation failure into BAD_USER_INPUT.

@@ -20,6 +20,7 @@ use crate::{
 pub mod kinds {
     pub const INVENTORY_SYNC: &str = "INVENTORY_SYNC";
     pub const DRIFT_EVALUATION: &str = "DRIFT_EVALUATION";
+    pub const EXCEPTION_EXPIRY: &str = "EXCEPTION_EXPIRY";
 }
 
 /// Looks up a tenant the caller may act on with `capability`; NOT_FOUND hides foreign ones.

@@ -18,7 +18,7 @@ use crate::{
 };
 
 fn snapshot(w: &WorkspaceRow) -> serde_json::Value {
-    json!({"name": w.name, "slug": w.slug, "environment": w.environment})
+    json!({"name": w.name, "slug": w.slug, "environment": w.environment, "exceptionMaxDays": w.exception_max_days})
 }
 
 /// Creates a workspace (capability `workspace.create`, a platform capability).
@@ -71,8 +71,17 @@ pub async fn update_workspace(
     name: Option<&str>,
     slug: Option<&str>,
     environment: Option<Environment>,
+    exception_max_days: Option<i32>,
 ) -> AppResult<WorkspaceRow> {
     access.require(id, Capability::WorkspaceUpdate).await?;
+    if let Some(d) = exception_max_days {
+        if !(1..=3650).contains(&d) {
+            return Err(AppError::bad_input(
+                "exceptionMaxDays",
+                "must be between 1 and 3650",
+            ));
+        }
+    }
     let name = name.map(|n| validate_name("name", n)).transpose()?;
     let slug = slug.map(validate_slug).transpose()?;
     let actor = access.actor();
@@ -86,6 +95,7 @@ pub async fn update_workspace(
                 name: name.as_deref(),
                 slug: slug.as_deref(),
                 environment,
+                exception_max_days,
             },
         )
         .await?;

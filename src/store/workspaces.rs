@@ -20,6 +20,7 @@ pub struct WorkspaceRow {
     pub environment: String,
     pub created_at: DateTime<Utc>,
     pub last_activity_at: DateTime<Utc>,
+    pub exception_max_days: i32,
 }
 
 impl WorkspaceRow {
@@ -55,6 +56,7 @@ pub struct WorkspaceChanges<'a> {
     pub name: Option<&'a str>,
     pub slug: Option<&'a str>,
     pub environment: Option<Environment>,
+    pub exception_max_days: Option<i32>,
 }
 
 pub async fn update_workspace(
@@ -73,6 +75,9 @@ pub async fn update_workspace(
                     .environment
                     .map(Environment::as_str)
                     .unwrap_or(&current.environment)),
+                workspaces::exception_max_days.eq(changes
+                    .exception_max_days
+                    .unwrap_or(current.exception_max_days)),
             ))
             .returning(WorkspaceRow::as_returning())
             .get_result(conn)

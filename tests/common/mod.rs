@@ -211,6 +211,7 @@ pub fn test_config_with_root(url: &str, import_root: &Path) -> Config {
     config.jobs.workers = 2;
     config.jobs.lease = Duration::from_secs(2);
     config.jobs.poll_interval = Duration::from_millis(100);
+    config.jobs.expiry_check_interval = Duration::from_millis(200);
     config
 }
 
