@@ -84,6 +84,15 @@ async fn workspace_of(
     Ok(workspace)
 }
 
+/// The tenant whose findings an exception belongs to (it never changes).
+async fn tenant_of(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -> AppResult<TenantId> {
+    store::exceptions::list_exceptions_by_ids(conn, &[workspace.0], &[id])
+        .await?
+        .first()
+        .map(|e| TenantId(e.tenant_id))
+        .ok_or_else(|| AppError::not_found("exception"))
+}
+
 fn history(
     ex: Uuid,
     ws: WorkspaceId,
@@ -249,7 +258,10 @@ pub async fn decide_exception(
     } else {
         "exception.reject"
     };
+    let tenant = tenant_of(&mut conn, workspace, id).await?;
     conn.transaction::<_, AppError, _>(async |conn| {
+        // Evaluations lock a tenant's findings, then its exceptions: the same order here.
+        store::findings::lock_tenant_findings(conn, tenant).await?;
         let decider = user_id(conn, access).await?;
         let ex = store::exceptions::lock_exception(conn, workspace, id)
             .await?
@@ -453,7 +465,9 @@ pub async fn revoke_exception(
     let comment = text("comment", comment, MAX_TEXT)?;
     let actor = access.actor();
     let now = app.clock.now();
+    let tenant = tenant_of(&mut conn, workspace, id).await?;
     conn.transaction::<_, AppError, _>(async |conn| {
+        store::findings::lock_tenant_findings(conn, tenant).await?;
         let ex = store::exceptions::lock_exception(conn, workspace, id)
             .await?
             .ok_or_else(|| AppError::not_found("exception"))?;
@@ -544,7 +558,9 @@ pub async fn renew_exception(
     check_request(&justification, expires_at, now, max_days)
         .map_err(|(f, m)| AppError::bad_input(f, m))?;
     let actor = access.actor();
+    let tenant = tenant_of(&mut conn, workspace, id).await?;
     conn.transaction::<_, AppError, _>(async |conn| {
+        store::findings::lock_tenant_findings(conn, tenant).await?;
         let requester = user_id(conn, access).await?;
         let old = store::exceptions::lock_exception(conn, workspace, id)
             .await?
@@ -644,6 +660,12 @@ pub async fn sweep_expired(
     let soon = now + chrono::Duration::days(EXPIRING_SOON_DAYS);
     let mut conn = app.db.conn().await?;
     conn.transaction::<_, AppError, _>(async |conn| {
+        // Tenant locks first (sorted), as evaluations take them, then the exceptions.
+        let mut tenants = store::exceptions::list_due_tenants(conn, workspace, now, soon).await?;
+        tenants.sort();
+        for t in tenants {
+            store::findings::lock_tenant_findings(conn, TenantId(t)).await?;
+        }
         let due = store::exceptions::lock_due_exceptions(conn, workspace, now, soon).await?;
         let mut out = SweepOutcome::default();
         let mut noticed = Vec::new();

@@ -243,6 +243,30 @@ pub async fn lock_due_exceptions(
         .await?)
 }
 
+/// Tenants of a workspace with exceptions due (see [`lock_due_exceptions`]).
+pub async fn list_due_tenants(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    now: DateTime<Utc>,
+    soon: DateTime<Utc>,
+) -> AppResult<Vec<Uuid>> {
+    Ok(finding_exceptions::table
+        .filter(finding_exceptions::workspace_id.eq(workspace.0))
+        .filter(finding_exceptions::status.eq_any(["PENDING", "APPROVED"]))
+        .filter(
+            finding_exceptions::expires_at
+                .le(now)
+                .or(finding_exceptions::status
+                    .eq("APPROVED")
+                    .and(finding_exceptions::expiry_notice_at.is_null())
+                    .and(finding_exceptions::expires_at.le(soon))),
+        )
+        .select(finding_exceptions::tenant_id)
+        .distinct()
+        .load(conn)
+        .await?)
+}
+
 /// Workspaces with exceptions due for the sweep (see [`lock_due_exceptions`]).
 pub async fn list_workspaces_with_due(
     conn: &mut Conn,

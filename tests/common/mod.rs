@@ -700,3 +700,68 @@ impl TestApp {
         self.wait_run(token, &run).await
     }
 }
+
+// ---- Drift and findings helpers ----
+
+/// Connects a new tenant of `ws` (slug `slug`) to `<root>/<slug>/<folder>`.
+pub async fn tenant_at(app: &TestApp, admin: &str, ws: &str, name: &str, folder: &str) -> String {
+    let tenant = app.create_tenant(admin, ws, name, &guid()).await;
+    app.gql_ok(
+        admin,
+        "mutation($i: ConfigureExportDirectoryInput!) { configureExportDirectory(input: $i) { tenant { id } } }",
+        json!({"i": {"tenantId": tenant, "path": folder}}),
+    )
+    .await;
+    tenant
+}
+
+/// Waits (bounded) until the tenant has at least `n` drift evaluations and none is
+/// queued or running; returns the latest.
+pub async fn wait_evaluations(
+    app: &TestApp,
+    token: &str,
+    ws: &str,
+    tenant: &str,
+    n: usize,
+) -> Value {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let data = app
+            .gql_ok(
+                token,
+                "query($id: ID!, $t: ID!) { workspace(id: $id) { operationRuns(first: 100, filter: {kind: DRIFT_EVALUATION, tenantId: $t}) {
+                    totalCount edges { node { id kind status message error initiatedBy processed total } } } } }",
+                json!({"id": ws, "t": tenant}),
+            )
+            .await;
+        let runs = &data["workspace"]["operationRuns"];
+        let edges = runs["edges"].as_array().unwrap();
+        let done = edges.iter().all(|e| {
+            matches!(
+                e["node"]["status"].as_str(),
+                Some("SUCCEEDED" | "FAILED" | "CANCELLED")
+            )
+        });
+        if edges.len() >= n && done {
+            let latest = edges[0]["node"].clone();
+            assert_eq!(latest["status"], "SUCCEEDED", "{latest}");
+            assert_eq!(latest["kind"], "DRIFT_EVALUATION");
+            return latest;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "evaluations did not finish: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap();
+    let text = tenantatlas::providers::export_dir::decode_text(&bytes).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn write_json(path: &Path, v: &Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
