@@ -531,7 +531,7 @@ async fn renewals_chain_and_expiry_with_a_moved_clock_reopens_the_finding_withou
     }
     let e = r.exception(&renewal["id"]).await;
     assert_eq!(e["status"], "EXPIRED");
-    assert_eq!(e["expiresInDays"].as_i64().unwrap() < 0, true);
+    assert!(e["expiresInDays"].as_i64().unwrap() < 0);
     assert_eq!(actions(&e).last().unwrap(), "exception.expire");
     let runs = r
         .app
