@@ -322,10 +322,11 @@ async fn nested_finding_queries_run_the_same_statements_at_any_size() {
     let _serial = SERIAL.lock().await;
     let small = measure_findings(1, 1, 1).await;
     let large = measure_findings(3, 3, 4).await;
-    // A starved machine can only split a batch (more statements), never merge an N+1
-    // away: the large data set may not need more than the small one.
+    // A starved machine can split a batch (one more statement) in either measurement, but
+    // an N+1 would add at least eight here (nine tenants and 36 findings against one and
+    // one): two statements of slack keep the test about N+1, not about machine load.
     assert!(
-        large <= small,
+        large <= small + 2,
         "statements: {small} for 1x1x1 findings vs {large} for 3x3x4"
     );
 }

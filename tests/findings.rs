@@ -219,7 +219,10 @@ async fn drift_on_the_corpus_gives_exactly_the_expected_findings_and_follows_the
     wait_evaluations(&app, &admin, &ws, &reference, 1).await;
     let run = wait_evaluations(&app, &admin, &ws, &drifted, 1).await;
     assert!(
-        run["message"].as_str().unwrap().contains("compared 70"),
+        run["message"]
+            .as_str()
+            .unwrap()
+            .contains("compared 70 baseline polic(ies)"),
         "{run}"
     );
 
@@ -551,6 +554,25 @@ async fn the_workflow_moves_findings_and_refuses_invalid_steps_with_conflict() {
         "BAD_USER_INPUT",
         "only members can be assignees: {r}"
     );
+    let r = mutate(
+        app,
+        admin,
+        "assignFinding",
+        json!({"findingId": id, "assigneeUserId": "Olga@MSP.test"}),
+    )
+    .await;
+    assert_eq!(
+        r["data"]["assignFinding"]["finding"]["assignee"]["email"], "olga@msp.test",
+        "by e-mail too: {r}"
+    );
+    let r = mutate(
+        app,
+        admin,
+        "assignFinding",
+        json!({"findingId": id, "assigneeUserId": "nope"}),
+    )
+    .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
     let olga_token = app.token("olga@msp.test");
     let r = mutate(app, &olga_token, "startFinding", json!({"findingId": id})).await;
     assert_eq!(
@@ -627,6 +649,7 @@ async fn the_workflow_moves_findings_and_refuses_invalid_steps_with_conflict() {
         vec![
             "finding.detect",
             "finding.triage",
+            "finding.assign",
             "finding.assign",
             "finding.start",
             "finding.comment",
@@ -1105,7 +1128,7 @@ async fn an_evaluation_streams_its_progress_like_any_run() {
         last["message"]
             .as_str()
             .unwrap()
-            .starts_with("compared 4 polic(ies) with 1 baseline(s)"),
+            .starts_with("compared 4 baseline polic(ies) of 1 baseline(s)"),
         "{last}"
     );
     assert_eq!(client.next().await.unwrap()["type"], "complete");
@@ -1121,7 +1144,7 @@ async fn the_cli_evaluates_a_tenant_and_says_why_when_it_cannot() {
     .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.starts_with("SUCCEEDED: compared 4 polic(ies) with 1 baseline(s)"),
+        out.starts_with("SUCCEEDED: compared 4 baseline polic(ies) of 1 baseline(s)"),
         "{out}"
     );
     assert!(out.contains("1 still present"), "{out}");

@@ -693,7 +693,7 @@ pub struct FindingStepInput {
 #[derive(InputObject)]
 pub struct AssignFindingInput {
     pub finding_id: ID,
-    /// A user with a role in the workspace; null unassigns.
+    /// A user with a role in the workspace, by `User.id` or e-mail; null unassigns.
     pub assignee_user_id: Option<ID>,
 }
 
@@ -814,12 +814,34 @@ impl FindingMutation {
         input: AssignFindingInput,
     ) -> async_graphql::Result<FindingPayload> {
         access(ctx).user_email_or_system().api()?;
-        let assignee = input
-            .assignee_user_id
-            .as_ref()
-            .map(|id| expect_global_id(id, NodeType::User, "assigneeUserId"))
-            .transpose()
-            .api()?;
+        let assignee = match input.assignee_user_id.as_ref() {
+            None => None,
+            Some(id) if id.contains('@') => {
+                let email = crate::domain::workspace::normalize_email("assigneeUserId", id)
+                    .map_err(|e| to_graphql(e.into()))?;
+                let mut conn = app(ctx).db.conn().await.api()?;
+                let user = store::users::find_user_by_email(&mut conn, &email)
+                    .await
+                    .api()?
+                    .ok_or_else(|| {
+                        to_graphql(AppError::bad_input(
+                            "assigneeUserId",
+                            "no user with this e-mail holds a role here",
+                        ))
+                    })?;
+                Some(user.id)
+            }
+            Some(id) => Some(
+                expect_global_id(id, NodeType::User, "assigneeUserId")
+                    .map_err(|_| {
+                        AppError::bad_input(
+                            "assigneeUserId",
+                            "not a User id or e-mail (see Workspace.members { user { id email } })",
+                        )
+                    })
+                    .api()?,
+            ),
+        };
         step(
             ctx,
             &input.finding_id,

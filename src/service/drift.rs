@@ -58,7 +58,7 @@ pub struct EvaluationOutcome {
 impl EvaluationOutcome {
     pub fn summary(&self) -> String {
         format!(
-            "compared {} polic(ies) with {} baseline(s): {} new finding(s), {} reopened, {} resolved, {} still present",
+            "compared {} baseline polic(ies) of {} baseline(s) with the tenant: {} new finding(s), {} reopened, {} resolved, {} still present",
             self.compared, self.baselines, self.new, self.reopened, self.resolved, self.still_open
         )
     }
