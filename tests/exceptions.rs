@@ -323,6 +323,11 @@ async fn every_invalid_request_is_refused_with_its_code_and_nothing_changes() {
             "BAD_USER_INPUT",
             "justification",
         ),
+        (
+            base(json!({"justification": "\u{200b}\u{202e}".repeat(20)})),
+            "BAD_USER_INPUT",
+            "justification",
+        ),
     ];
     for (input, code, field) in cases {
         let resp = req(input.clone()).await;
@@ -409,6 +414,20 @@ async fn every_invalid_request_is_refused_with_its_code_and_nothing_changes() {
     // An accepted finding cannot be requested again.
     let resp = req(base(json!({"expiresAt": days(5)}))).await;
     assert_eq!(error_code(&resp), "CONFLICT", "{resp}");
+    // The workspace's maximum is checked again at approval.
+    r.decide("own", "revokeFindingException", &ex["id"]).await;
+    let long = r.request("mgr", 9).await;
+    r.app
+        .gql_ok(&r.admin, "mutation($i: UpdateWorkspaceInput!) { updateWorkspace(input: $i) { workspace { id } } }", json!({"i": {"workspaceId": r.ws, "exceptionMaxDays": 3}}))
+        .await;
+    let resp = r
+        .call(
+            "own",
+            "approveFindingException",
+            json!({"exceptionId": long["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&resp), "CONFLICT", "{resp}");
     // Wrong id type for a decision.
     let resp = r
         .call(
@@ -482,6 +501,11 @@ async fn renewals_chain_and_expiry_with_a_moved_clock_reopens_the_finding_withou
         .decide("own", "approveFindingException", &renewal["id"])
         .await;
     assert_eq!(renewal["status"], "APPROVED");
+    // The chain does not fork: only its newest exception can be renewed.
+    let again = r
+        .call("op", "renewFindingException", json!({"exceptionId": first["id"], "expiresAt": days(70), "justification": "The vendor fix slipped to next quarter"}))
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT", "{again}");
     let old = r.exception(&first["id"]).await;
     assert_eq!(old["status"], "APPROVED");
     assert_eq!(
@@ -552,9 +576,24 @@ async fn a_changed_value_while_approved_is_no_longer_covered_and_reopens_the_fin
     let r = risk().await;
     let ex = r.request("op", 30).await;
     r.decide("mgr", "approveFindingException", &ex["id"]).await;
-    set_min_length(&r.target_dir, 6);
+    // A pending renewal of it, decided only after the value changed.
+    let renewal = r
+        .call("op", "renewFindingException", json!({"exceptionId": ex["id"], "expiresAt": days(60), "justification": "The vendor fix slipped to next quarter"}))
+        .await["data"]["renewFindingException"]["exception"]["id"]
+        .clone();
+    // The same value written differently is the same value: no supersede.
+    let file = r
+        .target_dir
+        .join("CompliancePolicies/NW-Compliance-Password.json");
+    let mut v = read_json(&file);
+    v["passwordMinimumLength"] = json!("4");
+    write_json(&file, &v);
     r.app.sync(&r.admin, &r.target, &[]).await;
     wait_evaluations(&r.app, &r.admin, &r.ws, &r.target, 2).await;
+    assert_eq!(r.finding().await["status"], "RISK_ACCEPTED", "\"4\" is 4");
+    set_min_length(&r.target_dir, 6);
+    r.app.sync(&r.admin, &r.target, &[]).await;
+    wait_evaluations(&r.app, &r.admin, &r.ws, &r.target, 3).await;
     let f = r.finding().await;
     assert_eq!(f["status"], "OPEN", "{f}");
     assert_eq!(f["actualValue"], 6);
@@ -572,15 +611,33 @@ async fn a_changed_value_while_approved_is_no_longer_covered_and_reopens_the_fin
             .contains("from the accepted 4 to 6"),
         "{last}"
     );
+    // The renewal of a superseded acceptance cannot accept the new value.
+    let resp = r
+        .call(
+            "own",
+            "approveFindingException",
+            json!({"exceptionId": renewal}),
+        )
+        .await;
+    assert_eq!(error_code(&resp), "CONFLICT", "{resp}");
+    r.decide("own", "rejectFindingException", &renewal).await;
     // A new request can accept the new value.
-    r.request("op", 10).await;
-    // If the drift disappears, the finding resolves and the exception stays as history.
+    let second = r.request("op", 10).await;
+    let second = r
+        .decide("mgr", "approveFindingException", &second["id"])
+        .await;
+    assert_eq!(second["acceptedValue"], 6);
+    // If the drift disappears, the finding resolves and the exception stays as history,
+    // no longer in force.
     set_min_length(&r.target_dir, 12);
     r.app.sync(&r.admin, &r.target, &[]).await;
-    wait_evaluations(&r.app, &r.admin, &r.ws, &r.target, 3).await;
+    wait_evaluations(&r.app, &r.admin, &r.ws, &r.target, 4).await;
     let f = r.finding().await;
     assert_eq!(f["status"], "RESOLVED");
-    assert_eq!(f["exceptions"].as_array().unwrap().len(), 2);
+    assert_eq!(f["exceptions"].as_array().unwrap().len(), 3);
+    let closed = r.exception(&second["id"]).await;
+    assert_eq!(closed["inForce"], false, "{closed}");
+    assert_eq!(actions(&closed).last().unwrap(), "exception.close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -320,6 +320,26 @@ fn scalar_key(v: &Value) -> Option<String> {
     }
 }
 
+/// Whether two values mean the same, as drift compares them (`8`, `8.0` and `"8"` are
+/// equal; lists are sets; `null`, `""` and `[]` are "not configured").
+pub fn equivalent(a: Option<&Value>, b: Option<&Value>) -> bool {
+    fn key(v: Option<&Value>) -> Option<String> {
+        match v? {
+            Value::Array(items) => {
+                let mut keys: Vec<String> = items.iter().filter_map(|i| key(Some(i))).collect();
+                if keys.is_empty() {
+                    return None;
+                }
+                keys.sort_unstable();
+                Some(format!("l:{}", keys.join("\u{1}")))
+            }
+            Value::Object(map) if map.is_empty() => None,
+            other => scalar_key(other),
+        }
+    }
+    key(a) == key(b)
+}
+
 fn number_key(f: f64, text: &str) -> String {
     if !f.is_finite() {
         return format!("d:{text}");

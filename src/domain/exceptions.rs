@@ -11,8 +11,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::canonical::canonical_json;
-
 /// Where an exception is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExceptionStatus {
@@ -64,14 +62,14 @@ pub fn check_request(
     now: DateTime<Utc>,
     max_days: i32,
 ) -> Result<(), Refusal> {
-    let len = justification.trim().chars().count();
+    let len = visible_len(justification);
     if len < MIN_JUSTIFICATION {
         return Err((
             "justification",
-            format!("must be at least {MIN_JUSTIFICATION} characters (got {len})"),
+            format!("must be at least {MIN_JUSTIFICATION} visible characters (got {len})"),
         ));
     }
-    if len > MAX_TEXT {
+    if justification.trim().chars().count() > MAX_TEXT {
         return Err((
             "justification",
             format!("must be at most {MAX_TEXT} characters"),
@@ -103,13 +101,21 @@ pub fn expires_in_days(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     }
 }
 
-/// Whether an approved exception still covers the finding's actual value.
+/// Whether an approved exception still covers the finding's actual value: the same
+/// meaning, as drift compares values (`8` and `"8"` are one value).
 pub fn covers(accepted: Option<&Value>, actual: Option<&Value>) -> bool {
-    match (accepted, actual) {
-        (None, None) => true,
-        (Some(a), Some(b)) => canonical_json(a) == canonical_json(b),
-        _ => false,
-    }
+    super::drift::equivalent(accepted, actual)
+}
+
+/// Characters a reader sees: not whitespace, control, zero-width or bidirectional marks.
+pub fn visible_len(text: &str) -> usize {
+    text.chars()
+        .filter(|c| {
+            !(c.is_whitespace()
+                || c.is_control()
+                || matches!(*c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{00ad}'))
+        })
+        .count()
 }
 
 #[cfg(test)]
@@ -154,5 +160,11 @@ mod tests {
         ));
         assert!(!covers(Some(&json!(8)), Some(&json!(6))));
         assert!(!covers(None, Some(&json!(6))));
+        assert!(
+            covers(Some(&json!(8)), Some(&json!("8"))),
+            "by meaning, not format"
+        );
+        assert!(covers(Some(&json!(["a", "b"])), Some(&json!(["b", "a"]))));
+        assert_eq!(visible_len("\u{200b}\u{202e}\u{1} a b"), 2);
     }
 }

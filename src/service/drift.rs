@@ -591,6 +591,20 @@ pub async fn evaluate_tenant(
                 )
                 .await?;
             }
+            let accepted_resolved: Vec<Uuid> = existing
+                .iter()
+                .filter(|f| f.status == "RISK_ACCEPTED" && resolve.contains(&f.id))
+                .map(|f| f.id)
+                .collect();
+            super::exceptions::close_for_resolved(
+                conn,
+                workspace,
+                &accepted_resolved,
+                "no longer detected",
+                &actor,
+                app.clock.now(),
+            )
+            .await?;
             let superseded = super::exceptions::supersede_changed(
                 conn,
                 workspace,

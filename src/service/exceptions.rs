@@ -193,10 +193,11 @@ pub async fn request_exception(
         }
         let existing = store::exceptions::list_exceptions_by_findings(conn, &[workspace.0], &[finding.id]).await?;
         if let Some(e) = existing.iter().find(|e| e.status == "PENDING" || e.in_force(now)) {
-            return Err(AppError::Conflict(format!(
-                "the finding already has a {} exception; renew or revoke it instead",
-                e.status
-            )));
+            return Err(AppError::Conflict(if e.status == "PENDING" {
+                "the finding already has a PENDING exception request; an approver must decide it first".to_string()
+            } else {
+                "the finding already has an APPROVED exception in force; renew or revoke it instead".to_string()
+            }));
         }
         let row = store::exceptions::insert_exception(
             conn,
@@ -286,6 +287,28 @@ pub async fn decide_exception(
                 return Err(AppError::Conflict(
                     "the request expired before a decision; request again".into(),
                 ));
+            }
+            let max_days = store::workspaces::find_workspace(conn, workspace)
+                .await?
+                .ok_or_else(|| AppError::not_found("workspace"))?
+                .exception_max_days;
+            if ex.expires_at > now + chrono::Duration::days(i64::from(max_days)) {
+                return Err(AppError::Conflict(format!(
+                    "the request runs beyond the workspace's current maximum of {max_days} days; request again with an earlier expiresAt"
+                )));
+            }
+            if let Some(original) = ex.renewal_of {
+                let orig =
+                    store::exceptions::list_exceptions_by_ids(conn, &[workspace.0], &[original])
+                        .await?;
+                if let Some(o) = orig.first() {
+                    if o.superseded_at.is_some() || o.status == "REVOKED" {
+                        return Err(AppError::Conflict(format!(
+                            "the exception this renews is {}; a changed or withdrawn acceptance needs a new request",
+                            if o.superseded_at.is_some() { "superseded" } else { "revoked" }
+                        )));
+                    }
+                }
             }
             let status = FindingStatus::parse(&finding.status).unwrap_or(FindingStatus::Open);
             let renewal = ex.renewal_of.is_some();
@@ -572,6 +595,17 @@ pub async fn renew_exception(
                 if old.superseded_at.is_some() { " and superseded" } else { "" }
             )));
         }
+        let chain =
+            store::exceptions::list_exceptions_by_findings(conn, &[workspace.0], &[old.finding_id])
+                .await?;
+        if let Some(r) = chain.iter().find(|e| {
+            e.renewal_of == Some(old.id) && (e.status == "PENDING" || e.in_force(now))
+        }) {
+            return Err(AppError::Conflict(format!(
+                "the exception is already renewed ({} renewal {}); renew the newest exception of the chain",
+                r.status, r.id
+            )));
+        }
         if expires_at <= old.expires_at {
             return Err(AppError::bad_input("expiresAt", "must be later than the current exception's expiry"));
         }
@@ -792,6 +826,40 @@ pub async fn schedule_sweeps(app: &AppContext) -> AppResult<usize> {
         }
     }
     Ok(queued)
+}
+
+/// A resolved finding needs no acceptance: its exceptions in force stop covering it (they
+/// stay in the register as history).
+pub async fn close_for_resolved(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    findings: &[Uuid],
+    reason: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let rows =
+        store::exceptions::list_exceptions_by_findings(conn, &[workspace.0], findings).await?;
+    let open: Vec<&ExceptionRow> = rows.iter().filter(|e| e.in_force(now)).collect();
+    let ids: Vec<Uuid> = open.iter().map(|e| e.id).collect();
+    store::exceptions::mark_superseded(conn, workspace, &ids, now).await?;
+    let entries: Vec<NewExceptionHistory> = open
+        .iter()
+        .map(|e| {
+            history(
+                e.id,
+                workspace,
+                "exception.close",
+                actor,
+                Some(format!("the finding was resolved: {reason}")),
+                now,
+            )
+        })
+        .collect();
+    store::exceptions::insert_exception_history(conn, &entries).await
 }
 
 /// Drift evaluations keep watching accepted findings: a RISK_ACCEPTED finding whose actual

@@ -182,6 +182,12 @@ pub async fn resolve_baseline_findings(
         })
         .collect();
     store::findings::insert_history(conn, &rows).await?;
+    let accepted: Vec<Uuid> = open
+        .iter()
+        .filter(|f| f.status == "RISK_ACCEPTED")
+        .map(|f| f.id)
+        .collect();
+    super::exceptions::close_for_resolved(conn, workspace, &accepted, reason, actor, now).await?;
     refresh_compliance(conn, workspace, Some(tenant)).await
 }
 

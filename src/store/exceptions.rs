@@ -233,6 +233,7 @@ pub async fn lock_due_exceptions(
                 .le(now)
                 .or(finding_exceptions::status
                     .eq("APPROVED")
+                    .and(finding_exceptions::superseded_at.is_null())
                     .and(finding_exceptions::expiry_notice_at.is_null())
                     .and(finding_exceptions::expires_at.le(soon))),
         )
@@ -258,6 +259,7 @@ pub async fn list_due_tenants(
                 .le(now)
                 .or(finding_exceptions::status
                     .eq("APPROVED")
+                    .and(finding_exceptions::superseded_at.is_null())
                     .and(finding_exceptions::expiry_notice_at.is_null())
                     .and(finding_exceptions::expires_at.le(soon))),
         )
@@ -280,6 +282,7 @@ pub async fn list_workspaces_with_due(
                 .le(now)
                 .or(finding_exceptions::status
                     .eq("APPROVED")
+                    .and(finding_exceptions::superseded_at.is_null())
                     .and(finding_exceptions::expiry_notice_at.is_null())
                     .and(finding_exceptions::expires_at.le(soon))),
         )
