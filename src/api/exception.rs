@@ -270,7 +270,8 @@ pub async fn finding_exceptions(
 pub struct ExceptionFilter {
     pub status: Option<ExceptionStatus>,
     pub tenant_id: Option<ID>,
-    /// Only APPROVED exceptions expiring within this many days (0-3650).
+    /// Only APPROVED exceptions still covering their finding (not superseded) that expire
+    /// within this many days (0-3650).
     pub expiring_within_days: Option<i32>,
 }
 

@@ -313,7 +313,7 @@ pub async fn list_approved_for_tenant(
 pub struct ExceptionQuery {
     pub status: Option<String>,
     pub tenant: Option<Uuid>,
-    /// Only APPROVED ones expiring before this time.
+    /// Only APPROVED ones in force (not superseded) expiring before this time.
     pub expiring_before: Option<DateTime<Utc>>,
 }
 
@@ -333,6 +333,7 @@ fn filtered(
     if let Some(before) = q.expiring_before {
         query = query
             .filter(finding_exceptions::status.eq("APPROVED"))
+            .filter(finding_exceptions::superseded_at.is_null())
             .filter(finding_exceptions::expires_at.le(before));
     }
     query
