@@ -430,7 +430,8 @@ pub async fn evaluate_tenant(
                 .collect();
             let mut settings: HashMap<Uuid, Settings> = HashMap::new();
             if !unknown.is_empty() {
-                let texts = store::baselines::list_version_texts(conn, workspace, &unknown).await?;
+                let texts =
+                    store::policies::list_version_texts(conn, &[workspace.0], &unknown).await?;
                 let mut meta = Vec::new();
                 for (id, flat, template) in flatten_texts(texts, contracts.clone()).await? {
                     let digest = settings_digest(&flat);
@@ -460,7 +461,8 @@ pub async fn evaluate_tenant(
                 }
             }
             if !need.is_empty() {
-                let texts = store::baselines::list_version_texts(conn, workspace, &need).await?;
+                let texts =
+                    store::policies::list_version_texts(conn, &[workspace.0], &need).await?;
                 for (id, flat, _) in flatten_texts(texts, contracts).await? {
                     settings.insert(id, flat);
                 }

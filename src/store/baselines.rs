@@ -659,34 +659,6 @@ pub async fn list_tenant_policy_meta(
     .await?)
 }
 
-/// The payload texts of given (policy, version) pairs of a workspace.
-pub async fn list_version_texts(
-    conn: &mut Conn,
-    workspace: WorkspaceId,
-    keys: &[(Uuid, i32)],
-) -> AppResult<Vec<(Uuid, String)>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = sql_types::Uuid)]
-        policy_id: Uuid,
-        #[diesel(sql_type = sql_types::Text)]
-        payload: String,
-    }
-    let (ids, versions): (Vec<Uuid>, Vec<i32>) = keys.iter().copied().unzip();
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT v.policy_id, v.payload FROM policy_versions v \
-         JOIN unnest($2::uuid[], $3::int4[]) AS k(policy_id, version) \
-           ON v.policy_id = k.policy_id AND v.version = k.version \
-         WHERE v.workspace_id = $1",
-    )
-    .bind::<sql_types::Uuid, _>(workspace.0)
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(&ids)
-    .bind::<sql_types::Array<sql_types::Integer>, _>(&versions)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.policy_id, r.payload)).collect())
-}
-
 /// Records versions' drift metadata (computed once: versions never change).
 pub async fn set_version_meta(
     conn: &mut Conn,

@@ -217,16 +217,14 @@ pub async fn mark_expiry_notice(
     Ok(())
 }
 
-/// PENDING or APPROVED exceptions of a workspace whose expiry has passed, or (APPROVED)
-/// that expire within `soon` without a recorded notice; locked for update.
-pub async fn lock_due_exceptions(
-    conn: &mut Conn,
-    workspace: WorkspaceId,
+/// PENDING or APPROVED exceptions (of one workspace, or of all) whose expiry has passed,
+/// or APPROVED ones in force that expire within `soon` without a recorded notice.
+fn due(
+    workspace: Option<WorkspaceId>,
     now: DateTime<Utc>,
     soon: DateTime<Utc>,
-) -> AppResult<Vec<ExceptionRow>> {
-    Ok(finding_exceptions::table
-        .filter(finding_exceptions::workspace_id.eq(workspace.0))
+) -> finding_exceptions::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut q = finding_exceptions::table
         .filter(finding_exceptions::status.eq_any(["PENDING", "APPROVED"]))
         .filter(
             finding_exceptions::expires_at
@@ -237,6 +235,29 @@ pub async fn lock_due_exceptions(
                     .and(finding_exceptions::expiry_notice_at.is_null())
                     .and(finding_exceptions::expires_at.le(soon))),
         )
+        .into_boxed();
+    if let Some(ws) = workspace {
+        q = q.filter(finding_exceptions::workspace_id.eq(ws.0));
+    }
+    q
+}
+
+/// A workspace's due exceptions (see [`due`]), locked for update.
+pub async fn lock_due_exceptions(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    now: DateTime<Utc>,
+    soon: DateTime<Utc>,
+) -> AppResult<Vec<ExceptionRow>> {
+    // A boxed query cannot lock: find the rows, then lock them by id (the sweep holds
+    // the tenants' locks, so the set cannot change in between).
+    let ids: Vec<Uuid> = due(Some(workspace), now, soon)
+        .select(finding_exceptions::id)
+        .load(conn)
+        .await?;
+    Ok(finding_exceptions::table
+        .filter(finding_exceptions::workspace_id.eq(workspace.0))
+        .filter(finding_exceptions::id.eq_any(ids))
         .order(finding_exceptions::id.asc())
         .select(ExceptionRow::as_select())
         .for_update()
@@ -244,48 +265,27 @@ pub async fn lock_due_exceptions(
         .await?)
 }
 
-/// Tenants of a workspace with exceptions due (see [`lock_due_exceptions`]).
+/// Tenants of a workspace with due exceptions.
 pub async fn list_due_tenants(
     conn: &mut Conn,
     workspace: WorkspaceId,
     now: DateTime<Utc>,
     soon: DateTime<Utc>,
 ) -> AppResult<Vec<Uuid>> {
-    Ok(finding_exceptions::table
-        .filter(finding_exceptions::workspace_id.eq(workspace.0))
-        .filter(finding_exceptions::status.eq_any(["PENDING", "APPROVED"]))
-        .filter(
-            finding_exceptions::expires_at
-                .le(now)
-                .or(finding_exceptions::status
-                    .eq("APPROVED")
-                    .and(finding_exceptions::superseded_at.is_null())
-                    .and(finding_exceptions::expiry_notice_at.is_null())
-                    .and(finding_exceptions::expires_at.le(soon))),
-        )
+    Ok(due(Some(workspace), now, soon)
         .select(finding_exceptions::tenant_id)
         .distinct()
         .load(conn)
         .await?)
 }
 
-/// Workspaces with exceptions due for the sweep (see [`lock_due_exceptions`]).
+/// Workspaces with due exceptions (the sweep scheduler).
 pub async fn list_workspaces_with_due(
     conn: &mut Conn,
     now: DateTime<Utc>,
     soon: DateTime<Utc>,
 ) -> AppResult<Vec<Uuid>> {
-    Ok(finding_exceptions::table
-        .filter(finding_exceptions::status.eq_any(["PENDING", "APPROVED"]))
-        .filter(
-            finding_exceptions::expires_at
-                .le(now)
-                .or(finding_exceptions::status
-                    .eq("APPROVED")
-                    .and(finding_exceptions::superseded_at.is_null())
-                    .and(finding_exceptions::expiry_notice_at.is_null())
-                    .and(finding_exceptions::expires_at.le(soon))),
-        )
+    Ok(due(None, now, soon)
         .select(finding_exceptions::workspace_id)
         .distinct()
         .load(conn)

@@ -556,13 +556,13 @@ pub fn parse_stored_payload(text: &str) -> AppResult<Value> {
     serde_json::from_str(text).map_err(crate::error::AppError::internal)
 }
 
-/// The payloads of given versions (policy id, version number) of the given workspaces'
-/// policies, in one statement.
-pub async fn list_version_payloads(
+/// The payload texts of given versions (policy id, version number) of the given
+/// workspaces' policies, in one statement.
+pub async fn list_version_texts(
     conn: &mut Conn,
     workspaces: &[Uuid],
     keys: &[(Uuid, i32)],
-) -> AppResult<Vec<(Uuid, Value)>> {
+) -> AppResult<Vec<(Uuid, String)>> {
     let (ids, versions): (Vec<Uuid>, Vec<i32>) = keys.iter().copied().unzip();
     let rows: Vec<PayloadRow> = diesel::sql_query(
         "SELECT v.policy_id, v.payload FROM policy_versions v \
@@ -575,7 +575,18 @@ pub async fn list_version_payloads(
     .bind::<sql_types::Array<sql_types::Integer>, _>(&versions)
     .load(conn)
     .await?;
-    rows.into_iter()
-        .map(|r| Ok((r.policy_id, parse_stored_payload(&r.payload)?)))
+    Ok(rows.into_iter().map(|r| (r.policy_id, r.payload)).collect())
+}
+
+/// [`list_version_texts`], parsed.
+pub async fn list_version_payloads(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+    keys: &[(Uuid, i32)],
+) -> AppResult<Vec<(Uuid, Value)>> {
+    list_version_texts(conn, workspaces, keys)
+        .await?
+        .into_iter()
+        .map(|(id, text)| Ok((id, parse_stored_payload(&text)?)))
         .collect()
 }
