@@ -17,6 +17,7 @@
 //! | `TENANTATLAS_WORKERS` | `2` | operation-run workers in `serve` (0: API only) and `worker` |
 //! | `TENANTATLAS_RUN_LEASE_SECS` | `30` | a worker's lease on a run; renewed while it works |
 //! | `TENANTATLAS_RUN_MAX_ATTEMPTS` | `3` | attempts before a run whose workers died is FAILED |
+//! | `TENANTATLAS_DATA_DIR` | `./data` | evidence packs (`evidence-packs/`), their signing key (`keys/`, private) and build scratch space (`tmp/`) |
 //! | `TENANTATLAS_EXPIRY_CHECK_SECS` | `300` | how often workers look for exceptions to expire (and queue EXCEPTION_EXPIRY sweeps) |
 //! | `RUST_LOG` | `info,tenantatlas=info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -48,6 +49,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// Key of secret fingerprints; `None`: generated once and kept in the database.
     pub fingerprint_key: Option<String>,
+    /// Evidence packs, their signing key and scratch space.
+    pub data_dir: PathBuf,
 }
 
 /// Operation runs and their workers.
@@ -91,6 +94,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             jobs: JobSettings::default(),
             fingerprint_key: None,
+            data_dir: PathBuf::from("data"),
         }
     }
 }

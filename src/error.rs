@@ -75,6 +75,13 @@ fn constraint_error(constraint: &str) -> Option<AppError> {
             AppError::Conflict("a baseline with this name already exists in the workspace".into())
         }
         "baselines_name_present" => AppError::bad_input("name", "must not be empty"),
+        "evidence_packs_title_present" => AppError::bad_input("title", "must not be empty"),
+        "evidence_packs_period_ordered" => {
+            AppError::bad_input("periodEnd", "must not be before periodStart")
+        }
+        "evidence_packs_ready_immutable" => {
+            AppError::Conflict("a READY evidence pack never changes".into())
+        }
         "finding_exceptions_one_pending" => AppError::Conflict(
             "the finding already has a PENDING exception request; decide it first".into(),
         ),

@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod evidence;
 pub mod http;
 pub mod jobs;
 pub mod providers;
@@ -71,6 +72,11 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         fingerprint_key.as_bytes(),
     ));
     let authz = Arc::new(Authz::load(&db).await?);
+    let evidence = Arc::new(evidence::EvidenceContext::new(
+        config.data_dir.clone(),
+        Arc::new(evidence::storage::LocalStorage::new(config.data_dir.clone())),
+        evidence::DownloadUrls::new(secret.as_bytes()),
+    ));
     Ok(Arc::new(AppContext {
         db,
         jobs: config.jobs.clone(),
@@ -79,6 +85,7 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
         events: EventBus::new(),
         fingerprinter,
         drift_cache: Default::default(),
+        evidence,
         clock: Default::default(),
     }))
 }
@@ -97,6 +104,8 @@ impl Application {
     /// Builds everything and binds `config.listen` (port 0 picks a free port).
     pub async fn build(config: Config) -> AppResult<Self> {
         let context = build_context(&config).await?;
+        // The evidence signing key exists from the first start on.
+        context.evidence.signer(&context.db).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let listener_task = context.events.spawn_listener(
             config.database_url.clone(),
@@ -186,6 +195,7 @@ pub async fn run_workers_until(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> AppResult<()> {
     let context = build_context(&config).await?;
+    context.evidence.signer(&context.db).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let listener = context.events.spawn_listener(
         config.database_url.clone(),

@@ -1,4 +1,5 @@
-//! The `tenantatlas` command line: serve, migrate, print-schema, token, grant, revoke, audit.
+//! The `tenantatlas` command line: serve, worker, import, evaluate, migrate, print-schema,
+//! token, grant, revoke, audit verify, evidence verify.
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
@@ -65,6 +66,9 @@ struct JobArgs {
         global = true
     )]
     expiry_check_secs: u64,
+    /// Evidence packs, their signing key (private) and build scratch space.
+    #[arg(long, env = "TENANTATLAS_DATA_DIR", default_value = "data", global = true)]
+    data_dir: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -168,6 +172,26 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Evidence pack tools (offline: no database needed).
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Check every file's SHA-256 and the manifest's Ed25519 signature; exits 1 naming the
+    /// first file that does not match.
+    Verify {
+        /// The pack (ZIP) to check.
+        file: std::path::PathBuf,
+        /// The signer's public key (base64, from `evidenceSigningKeys`), or a file holding
+        /// it. Without it the key the pack carries is used: that proves the pack is intact,
+        /// not who signed it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -256,6 +280,7 @@ fn config_from(cli: &Cli) -> Config {
         max_attempts: cli.jobs.run_max_attempts.max(1),
         expiry_check_interval: Duration::from_secs(cli.jobs.expiry_check_secs.max(1)),
     };
+    config.data_dir = cli.jobs.data_dir.clone();
     config.fingerprint_key = cli.jwt.fingerprint_key.clone().filter(|k| !k.is_empty());
     config.jwt = JwtConfig {
         secret: cli.jwt.jwt_secret.clone(),
@@ -334,6 +359,51 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit {
             command: AuditCommand::Verify { workspace },
         } => verify_audit(&config, &workspace).await,
+        Command::Evidence {
+            command: EvidenceCommand::Verify { file, public_key },
+        } => verify_evidence(&file, public_key.as_deref()),
+    }
+}
+
+/// `tenantatlas evidence verify`: exit 0 when the pack verifies, 1 when it does not, 2
+/// when it cannot be read or the key is unusable.
+fn verify_evidence(file: &std::path::Path, public_key: Option<&str>) -> Result<(), Failure> {
+    use tenantatlas::evidence::archive::{parse_public_key, verify_pack};
+    let pinned = match public_key {
+        None => None,
+        Some(text) => {
+            let path = std::path::Path::new(text);
+            let text = if path.is_file() {
+                std::fs::read_to_string(path).map_err(|e| {
+                    Failure::Message(format!("cannot read {}: {e}", path.display()), 2)
+                })?
+            } else {
+                text.to_string()
+            };
+            Some(parse_public_key(&text).map_err(|e| Failure::Message(e, 2))?)
+        }
+    };
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| Failure::Message(format!("cannot open {}: {e}", file.display()), 2))?;
+    match verify_pack(reader, pinned.as_deref()) {
+        Ok(ok) => {
+            println!(
+                "OK: {} files and the manifest match; signed by key {}{}",
+                ok.files,
+                ok.key_id,
+                if ok.key_pinned {
+                    " (the given public key)"
+                } else {
+                    " (the key carried in the pack; pass --public-key to check who signed it)"
+                }
+            );
+            Ok(())
+        }
+        Err(mismatch) => Err(Failure::Message(
+            format!("verification FAILED: {mismatch}"),
+            1,
+        )),
     }
 }
 

@@ -113,6 +113,22 @@ const MATRIX: &[(Capability, [bool; 7])] = &[
         Capability::ExceptionApprove,
         [true, false, true, true, false, false, false],
     ),
+    (
+        Capability::EvidencePackRead,
+        [true, true, true, true, true, true, true],
+    ),
+    (
+        Capability::EvidencePackCreate,
+        [true, true, true, true, false, true, false],
+    ),
+    (
+        Capability::EvidencePackDownload,
+        [true, true, true, true, false, true, false],
+    ),
+    (
+        Capability::EvidencePackDelete,
+        [true, false, true, false, false, false, false],
+    ),
 ];
 
 fn user_of(role: Role) -> String {
@@ -131,8 +147,24 @@ async fn attempt(
     tenant: &str,
     run: &str,
     finding: &str,
+    pack: &str,
 ) -> bool {
     let tag = role.as_str().replace('_', "-");
+    // Downloads are plain HTTP: the pack is BUILDING, so an allowed caller gets 409.
+    if cap == Capability::EvidencePackDownload {
+        let resp = app
+            .http
+            .get(app.url(&format!("/evidence-packs/{pack}/download")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        return match resp.status().as_u16() {
+            409 => true,
+            403 => false,
+            other => panic!("{role} / {cap}: unexpected status {other}"),
+        };
+    }
     let (query, vars): (&str, Value) = match cap {
         Capability::WorkspaceCreate => (
             "mutation($i: CreateWorkspaceInput!) { createWorkspace(input: $i) { workspace { id } } }",
@@ -221,6 +253,21 @@ async fn attempt(
             "mutation($i: StartExceptionExpirySweepInput!) { startExceptionExpirySweep(input: $i) { operationRun { id } } }",
             json!({"i": {"workspaceId": ws}}),
         ),
+        Capability::EvidencePackRead => (
+            "query($id: ID!) { workspace(id: $id) { evidencePacks { totalCount } } }",
+            json!({"id": ws}),
+        ),
+        Capability::EvidencePackCreate => (
+            "mutation($i: CreateEvidencePackInput!) { createEvidencePack(input: $i) { evidencePack { id } } }",
+            json!({"i": {"workspaceId": ws, "title": format!("Pack by {tag}"), "tenantIds": [tenant],
+                         "periodStart": "2026-01-01T00:00:00Z", "periodEnd": chrono::Utc::now().to_rfc3339()}}),
+        ),
+        // The pack is BUILDING: past the check, deleting it is a CONFLICT.
+        Capability::EvidencePackDelete => (
+            "mutation($i: DeleteEvidencePackInput!) { deleteEvidencePack(input: $i) { deletedEvidencePackId } }",
+            json!({"i": {"evidencePackId": pack}}),
+        ),
+        Capability::EvidencePackDownload => unreachable!(),
         // No baseline is assigned: past the check, the input is refused.
         Capability::DriftEvaluate => (
             "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }",
@@ -297,6 +344,36 @@ async fn db_finding(
     node::to_global_id(node::NodeType::Finding, ids[0]).0
 }
 
+/// An evidence pack stuck in BUILDING (no run: no worker touches it), written directly.
+async fn db_building_pack(
+    app: &TestApp,
+    ws: tenantatlas::domain::ids::WorkspaceId,
+    tenant: &str,
+) -> String {
+    use tenantatlas::{api::node, store};
+    let (_, tenant) = node::parse_global_id(tenant).unwrap();
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let now = chrono::Utc::now();
+    let pack = store::evidence::insert_pack(
+        &mut conn,
+        &store::evidence::NewEvidencePack {
+            id: uuid::Uuid::new_v4(),
+            workspace_id: ws.0,
+            title: "Matrix pack".into(),
+            tenant_ids: vec![tenant],
+            period_start: now - chrono::Duration::days(30),
+            period_end: now,
+            created_by: None,
+            created_by_actor: "system:test".into(),
+            operation_run_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(store::evidence::mark_building(&mut conn, ws, pack.id).await.unwrap());
+    node::to_global_id(node::NodeType::EvidencePack, pack.id).0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_gets_exactly_the_capabilities_of_the_table() {
     // Arrange
@@ -329,13 +406,15 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
         app.db_grant(&user_of(role), role, scope).await;
     }
     let finding = db_finding(&app, ws_id, &tenant).await;
+    let pack = db_building_pack(&app, ws_id, &tenant).await;
 
     // Act + assert, one row per capability.
     let mut mismatches = Vec::new();
     for (cap, expected) in MATRIX {
         for (i, role) in ROLES.iter().enumerate() {
             let token = app.token(&user_of(*role));
-            let allowed = attempt(&app, &token, *role, *cap, &ws, &tenant, &run, &finding).await;
+            let allowed =
+                attempt(&app, &token, *role, *cap, &ws, &tenant, &run, &finding, &pack).await;
             if allowed != expected[i] {
                 mismatches.push(format!(
                     "{role} {cap}: allowed={allowed}, expected {}",
@@ -418,6 +497,7 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
         .await;
     let tenant = app.create_tenant(&admin, &ws, "Hidden HQ", &guid()).await;
     let stranger = app.token("stranger@elsewhere.test");
+    let pack = db_building_pack(&app, workspace_uuid(&ws), &tenant).await;
 
     for cap in Capability::ALL {
         if *cap == Capability::WorkspaceCreate {
@@ -452,6 +532,14 @@ async fn a_user_without_a_role_learns_nothing_about_the_workspace() {
                 }
                 Capability::ExceptionApprove => app.gql(Some(&stranger), "mutation($i: StartExceptionExpirySweepInput!) { startExceptionExpirySweep(input: $i) { operationRun { id } } }", json!({"i": {"workspaceId": ws}})).await,
                 Capability::DriftEvaluate => app.gql(Some(&stranger), "mutation($i: StartDriftEvaluationInput!) { startDriftEvaluation(input: $i) { operationRun { id } } }", json!({"i": {"tenantId": tenant}})).await,
+                Capability::EvidencePackRead => app.gql(Some(&stranger), "query($id: ID!) { workspace(id: $id) { evidencePacks { totalCount } } }", json!({"id": ws})).await,
+                Capability::EvidencePackCreate => app.gql(Some(&stranger), "mutation($i: CreateEvidencePackInput!) { createEvidencePack(input: $i) { evidencePack { id } } }", json!({"i": {"workspaceId": ws, "title": "x", "tenantIds": [tenant], "periodStart": "2026-01-01T00:00:00Z", "periodEnd": "2026-02-01T00:00:00Z"}})).await,
+                Capability::EvidencePackDelete => app.gql(Some(&stranger), "mutation($i: DeleteEvidencePackInput!) { deleteEvidencePack(input: $i) { deletedEvidencePackId } }", json!({"i": {"evidencePackId": pack}})).await,
+                Capability::EvidencePackDownload => {
+                    let status = app.http.get(app.url(&format!("/evidence-packs/{pack}/download"))).bearer_auth(&stranger).send().await.unwrap().status();
+                    assert_eq!(status.as_u16(), 404, "a stranger learns nothing about a pack");
+                    continue;
+                }
                 Capability::WorkspaceCreate => unreachable!(),
             };
             if resp.get("errors").is_some() {

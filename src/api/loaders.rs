@@ -202,6 +202,7 @@ pub struct Loaders {
     pub exceptions: DataLoader<ExceptionLoader, HashMapCache>,
     pub finding_exceptions: DataLoader<FindingExceptionsLoader, HashMapCache>,
     pub exception_history: DataLoader<ExceptionHistoryLoader, HashMapCache>,
+    pub runs: DataLoader<RunLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -236,6 +237,7 @@ impl Loaders {
         self.exceptions.enable_all_cache(false);
         self.finding_exceptions.enable_all_cache(false);
         self.exception_history.enable_all_cache(false);
+        self.runs.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -288,7 +290,27 @@ impl Loaders {
             exceptions: dl(ExceptionLoader(db.clone()), &spawner),
             finding_exceptions: dl(FindingExceptionsLoader(db.clone()), &spawner),
             exception_history: dl(ExceptionHistoryLoader(db.clone()), &spawner),
+            runs: dl(RunLoader(db.clone()), &spawner),
         }
+    }
+}
+
+/// Operation runs by (workspace, run id).
+pub struct RunLoader(pub Db);
+
+impl Loader<(Uuid, Uuid)> for RunLoader {
+    type Value = crate::store::operation_runs::OperationRunRow;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let workspaces: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.1).collect();
+        let rows = store::operation_runs::list_runs_by_ids(&mut conn, &workspaces, &ids).await?;
+        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod baseline;
 pub mod errors;
+pub mod evidence;
 pub mod exception;
 pub mod finding;
 pub mod loaders;

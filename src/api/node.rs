@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use uuid::Uuid;
 
 use super::{
-    audit::AuditEvent, baseline::Baseline, exception::FindingException, finding::Finding,
+    audit::AuditEvent, baseline::Baseline, evidence::EvidencePack, exception::FindingException, finding::Finding,
     operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User, workspace::Workspace,
 };
 use crate::error::{AppError, AppResult};
@@ -23,6 +23,7 @@ pub enum NodeType {
     Finding,
     FindingComment,
     FindingException,
+    EvidencePack,
 }
 
 impl NodeType {
@@ -39,6 +40,7 @@ impl NodeType {
             NodeType::Finding => "Finding",
             NodeType::FindingComment => "FindingComment",
             NodeType::FindingException => "FindingException",
+            NodeType::EvidencePack => "EvidencePack",
         }
     }
 
@@ -55,6 +57,7 @@ impl NodeType {
             NodeType::Finding,
             NodeType::FindingComment,
             NodeType::FindingException,
+            NodeType::EvidencePack,
         ]
         .into_iter()
         .find(|t| t.prefix() == p)
@@ -63,7 +66,7 @@ impl NodeType {
 
 /// Encodes a global id.
 pub fn to_global_id(ty: NodeType, id: Uuid) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", ty.prefix())))
+    ID(crate::domain::ids::global_id(ty.prefix(), id))
 }
 
 /// Decodes any global id.
@@ -102,6 +105,7 @@ pub enum Node {
     Baseline(Baseline),
     Finding(Finding),
     FindingException(FindingException),
+    EvidencePack(EvidencePack),
 }
 
 /// Resolves `node(id:)`: null for unknown ids and for objects the caller may not see.
@@ -128,6 +132,9 @@ pub async fn resolve_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>>
         NodeType::FindingException => FindingException::load_visible(ctx, uuid)
             .await?
             .map(Node::FindingException),
+        NodeType::EvidencePack => EvidencePack::load_visible(ctx, uuid)
+            .await?
+            .map(Node::EvidencePack),
         NodeType::BaselineItem | NodeType::FindingComment => None,
     })
 }

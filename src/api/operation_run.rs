@@ -32,6 +32,8 @@ pub enum OperationRunKind {
     DriftEvaluation,
     /// Expires a workspace's exceptions whose time has come and reopens their findings.
     ExceptionExpiry,
+    /// Builds, signs and stores an evidence pack.
+    EvidencePackBuild,
 }
 
 impl OperationRunKind {
@@ -40,6 +42,7 @@ impl OperationRunKind {
             OperationRunKind::InventorySync => "INVENTORY_SYNC",
             OperationRunKind::DriftEvaluation => "DRIFT_EVALUATION",
             OperationRunKind::ExceptionExpiry => "EXCEPTION_EXPIRY",
+            OperationRunKind::EvidencePackBuild => "EVIDENCE_PACK_BUILD",
         }
     }
 }
@@ -141,6 +144,7 @@ impl OperationRun {
         match self.0.kind.as_str() {
             "DRIFT_EVALUATION" => OperationRunKind::DriftEvaluation,
             "EXCEPTION_EXPIRY" => OperationRunKind::ExceptionExpiry,
+            "EVIDENCE_PACK_BUILD" => OperationRunKind::EvidencePackBuild,
             _ => OperationRunKind::InventorySync,
         }
     }

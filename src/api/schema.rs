@@ -100,6 +100,15 @@ impl QueryRoot {
         let id = expect_global_id(&id, NodeType::Tenant, "id").api()?;
         Tenant::load_visible(ctx, id).await.api()
     }
+
+    /// The public keys that sign evidence packs, newest first (any authenticated caller:
+    /// auditors need them to verify packs offline).
+    async fn evidence_signing_keys(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::evidence::EvidenceSigningKey>> {
+        super::evidence::signing_keys(ctx).await.api()
+    }
 }
 
 /// Every mutation.
@@ -113,6 +122,7 @@ pub struct MutationRoot(
     super::baseline::BaselineMutation,
     super::finding::FindingMutation,
     super::exception::ExceptionMutation,
+    super::evidence::EvidenceMutation,
 );
 
 /// The executable schema.

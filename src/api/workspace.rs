@@ -293,6 +293,27 @@ impl Workspace {
         .api()
     }
 
+    /// Evidence packs, newest first. Capability `evidence_pack.read`.
+    #[graphql(
+        complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"
+    )]
+    async fn evidence_packs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Returns the first n packs (at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Returns packs after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Returns the last n packs (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Returns packs before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<super::evidence::EvidencePack>> {
+        super::evidence::workspace_evidence_packs(
+            ctx,
+            self.workspace_id(),
+            PageArgs::new(first, after, last, before),
+        )
+        .await
+        .api()
+    }
+
     /// Baselines, by name. Capability `baseline.read`.
     #[graphql(
         complexity = "crate::api::pagination::list_complexity(first, last, child_complexity)"

@@ -62,6 +62,10 @@ capabilities! {
     ExceptionRead => ("exception", "read"), "read the risk-acceptance register and its history";
     ExceptionRequest => ("exception", "request"), "request and renew risk acceptances (exceptions) for findings";
     ExceptionApprove => ("exception", "approve"), "approve, reject and revoke exceptions (never one's own request), run expiry sweeps";
+    EvidencePackRead => ("evidence_pack", "read"), "see evidence packs (title, period, status, digest, manifest)";
+    EvidencePackCreate => ("evidence_pack", "create"), "build evidence packs";
+    EvidencePackDownload => ("evidence_pack", "download"), "download evidence packs (they hold the whole configuration and audit trail)";
+    EvidencePackDelete => ("evidence_pack", "delete"), "delete evidence packs";
 }
 
 impl fmt::Display for Capability {

@@ -352,6 +352,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    evidence_signing_keys (id) {
+        id -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        created_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    evidence_packs (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        title -> Text,
+        tenant_ids -> Array<Uuid>,
+        period_start -> Timestamptz,
+        period_end -> Timestamptz,
+        status -> Text,
+        created_by -> Nullable<Uuid>,
+        created_by_actor -> Text,
+        created_at -> Timestamptz,
+        built_at -> Nullable<Timestamptz>,
+        operation_run_id -> Nullable<Uuid>,
+        storage_key -> Nullable<Text>,
+        size_bytes -> Nullable<Int8>,
+        sha256 -> Nullable<Text>,
+        manifest -> Nullable<Jsonb>,
+        signing_key_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(audit_events -> workspaces (workspace_id));
 diesel::joinable!(operation_runs -> tenants (tenant_id));
 diesel::joinable!(operation_runs -> workspaces (workspace_id));
@@ -372,6 +405,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     baseline_versions,
     baselines,
     compliance_snapshots,
+    evidence_packs,
+    evidence_signing_keys,
     exception_history,
     finding_comments,
     finding_exceptions,

@@ -41,3 +41,10 @@ id_type!(
     /// One audit event.
     AuditEventId
 );
+
+/// The opaque global id of an API object: `base64url("<Type>:<uuid>")`, unpadded. Packs
+/// and other exports use it so their ids match the API's.
+pub fn global_id(type_name: &str, id: uuid::Uuid) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD.encode(format!("{type_name}:{id}"))
+}

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod canonical;
 pub mod contracts;
 pub mod drift;
+pub mod evidence;
 pub mod exceptions;
 pub mod findings;
 pub mod ids;

@@ -1,5 +1,6 @@
 //! HTTP routes: `POST /graphql`, `GET /graphql` (GraphiQL), `GET /graphql/ws`
-//! (subscriptions), `GET /healthz`, `GET /readyz`. Request ids and tracing on every request.
+//! (subscriptions), `GET /evidence-packs/{id}/download`, `GET /healthz`, `GET /readyz`.
+//! Request ids and tracing on every request.
 use std::{sync::Arc, time::Duration};
 
 use async_graphql::{http::GraphiQLSource, Data};
@@ -14,7 +15,10 @@ use axum::{
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::{
-    compression::CompressionLayer,
+    compression::{
+        predicate::{DefaultPredicate, NotForContentType, Predicate},
+        CompressionLayer,
+    },
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -36,6 +40,8 @@ pub struct HttpState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+mod download;
+
 const REQUEST_ID: &str = "x-request-id";
 
 /// The application's router.
@@ -44,6 +50,7 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/evidence-packs/{id}/download", get(download::download_pack))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -69,7 +76,10 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(
                     MAX_BODY_BYTES,
                 ))
-                .layer(CompressionLayer::new())
+                // ZIPs are compressed already.
+                .layer(CompressionLayer::new().compress_when(
+                    DefaultPredicate::new().and(NotForContentType::const_new("application/zip")),
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     request_timeout,

@@ -171,6 +171,15 @@ pub async fn execute_run_observed(
             summary: Some(o.summary()),
             ..Default::default()
         }),
+        kinds::EVIDENCE_PACK_BUILD => {
+            crate::service::evidence::build_evidence_pack(&app, &run, &mut reporter)
+                .await
+                .map(|o| SyncOutcome {
+                    cancelled: o.cancelled,
+                    summary: Some(o.summary),
+                    ..Default::default()
+                })
+        }
         other => Err(AppError::bad_input(
             "kind",
             format!("unknown run kind {other}"),

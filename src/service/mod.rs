@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod clock;
 pub mod demo;
 pub mod drift;
+pub mod evidence;
 pub mod exceptions;
 pub mod findings;
 pub mod inventory;
@@ -44,6 +45,8 @@ pub struct AppContext {
     pub drift_cache: drift::ExpectedCache,
     /// The time exceptions expire by (movable in tests).
     pub clock: clock::Clock,
+    /// Evidence-pack storage, signing key and download URLs.
+    pub evidence: Arc<crate::evidence::EvidenceContext>,
 }
 
 /// Turns a validation failure into BAD_USER_INPUT.

@@ -21,6 +21,7 @@ pub mod kinds {
     pub const INVENTORY_SYNC: &str = "INVENTORY_SYNC";
     pub const DRIFT_EVALUATION: &str = "DRIFT_EVALUATION";
     pub const EXCEPTION_EXPIRY: &str = "EXCEPTION_EXPIRY";
+    pub const EVIDENCE_PACK_BUILD: &str = "EVIDENCE_PACK_BUILD";
 }
 
 /// Looks up a tenant the caller may act on with `capability`; NOT_FOUND hides foreign ones.

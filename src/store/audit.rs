@@ -203,3 +203,50 @@ pub async fn find_event_workspace(conn: &mut Conn, id: Uuid) -> AppResult<Option
         .await
         .optional()?)
 }
+
+/// A window of a chain's events that occurred in `[from, to]`, after `after_seq`, by seq.
+pub async fn list_chain_between(
+    conn: &mut Conn,
+    chain: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    after_seq: i64,
+    limit: i64,
+) -> AppResult<Vec<AuditEventRow>> {
+    Ok(audit_events::table
+        .filter(audit_events::chain.eq(chain))
+        .filter(audit_events::occurred_at.ge(from))
+        .filter(audit_events::occurred_at.le(to))
+        .filter(audit_events::seq.gt(after_seq))
+        .order_by(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditEventRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The (seq, hash) of a chain's last event before `at`; `None` when there is none.
+pub async fn chain_position_before(
+    conn: &mut Conn,
+    chain: &str,
+    at: DateTime<Utc>,
+) -> AppResult<Option<(i64, String)>> {
+    Ok(audit_events::table
+        .filter(audit_events::chain.eq(chain))
+        .filter(audit_events::occurred_at.lt(at))
+        .order_by(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The current head (seq, hash) of a chain; `None` before its first event.
+pub async fn chain_head(conn: &mut Conn, chain: &str) -> AppResult<Option<(i64, String)>> {
+    Ok(audit_chain_heads::table
+        .find(chain)
+        .select((audit_chain_heads::seq, audit_chain_heads::hash))
+        .first(conn)
+        .await
+        .optional()?)
+}

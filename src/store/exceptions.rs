@@ -461,3 +461,23 @@ pub async fn set_finding_status(
     .await?;
     Ok(())
 }
+
+/// Every exception of some tenants requested at or before `until`, oldest first.
+pub async fn list_tenant_exceptions(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenants: &[Uuid],
+    until: DateTime<Utc>,
+) -> AppResult<Vec<ExceptionRow>> {
+    Ok(finding_exceptions::table
+        .filter(finding_exceptions::workspace_id.eq(workspace.0))
+        .filter(finding_exceptions::tenant_id.eq_any(tenants))
+        .filter(finding_exceptions::requested_at.le(until))
+        .order((
+            finding_exceptions::requested_at.asc(),
+            finding_exceptions::id.asc(),
+        ))
+        .select(ExceptionRow::as_select())
+        .load(conn)
+        .await?)
+}

@@ -668,3 +668,59 @@ pub async fn list_snapshots(
     earlier.extend(recent);
     Ok(earlier)
 }
+
+/// Finding counts of some tenants by (severity, status).
+pub async fn count_by_severity_status(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenants: &[Uuid],
+) -> AppResult<Vec<(String, String, i64)>> {
+    Ok(findings::table
+        .filter(findings::workspace_id.eq(workspace.0))
+        .filter(findings::tenant_id.eq_any(tenants))
+        .group_by((findings::severity, findings::status))
+        .select((findings::severity, findings::status, diesel::dsl::count_star()))
+        .load(conn)
+        .await?)
+}
+
+/// Which findings of some tenants a listing takes.
+#[derive(Clone, Copy, Debug)]
+pub enum FindingSelection<'a> {
+    /// In one of these statuses now.
+    Statuses(&'a [&'a str]),
+    /// Resolved at a time in `[from, to]` (and still resolved).
+    ResolvedBetween(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// A window of some tenants' findings, most severe first (then by tenant and id).
+pub async fn list_tenant_findings(
+    conn: &mut Conn,
+    workspace: WorkspaceId,
+    tenants: &[Uuid],
+    selection: FindingSelection<'_>,
+    window: Window,
+) -> AppResult<Vec<FindingRow>> {
+    let mut q = findings::table
+        .filter(findings::workspace_id.eq(workspace.0))
+        .filter(findings::tenant_id.eq_any(tenants))
+        .into_boxed();
+    q = match selection {
+        FindingSelection::Statuses(s) => q.filter(findings::status.eq_any(s.to_vec())),
+        FindingSelection::ResolvedBetween(from, to) => q
+            .filter(findings::status.eq("RESOLVED"))
+            .filter(findings::resolved_at.ge(from))
+            .filter(findings::resolved_at.le(to)),
+    };
+    Ok(q
+        .order((
+            findings::severity_rank.desc(),
+            findings::tenant_id.asc(),
+            findings::id.asc(),
+        ))
+        .offset(window.offset)
+        .limit(window.limit)
+        .select(FindingRow::as_select())
+        .load(conn)
+        .await?)
+}

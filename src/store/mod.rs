@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod baselines;
 pub mod casbin_rules;
+pub mod evidence;
 pub mod exceptions;
 pub mod findings;
 pub mod operation_runs;

@@ -386,3 +386,17 @@ pub async fn list_runs(
         .load(conn)
         .await?)
 }
+
+/// Runs by id, restricted to the given workspaces.
+pub async fn list_runs_by_ids(
+    conn: &mut Conn,
+    workspaces: &[Uuid],
+    ids: &[Uuid],
+) -> AppResult<Vec<OperationRunRow>> {
+    Ok(runs::table
+        .filter(runs::workspace_id.eq_any(workspaces))
+        .filter(runs::id.eq_any(ids))
+        .select(OperationRunRow::as_select())
+        .load(conn)
+        .await?)
+}

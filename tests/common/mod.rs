@@ -208,6 +208,7 @@ pub fn test_config_with_root(url: &str, import_root: &Path) -> Config {
     config.jwt.secret = Some(JWT_SECRET.into());
     config.pool_size = 5;
     config.jobs.import_root = import_root.to_path_buf();
+    config.data_dir = import_root.join(".data");
     config.jobs.workers = 2;
     config.jobs.lease = Duration::from_secs(2);
     config.jobs.poll_interval = Duration::from_millis(100);
