@@ -74,7 +74,9 @@ pub async fn build_context(config: &Config) -> AppResult<Arc<AppContext>> {
     let authz = Arc::new(Authz::load(&db).await?);
     let evidence = Arc::new(evidence::EvidenceContext::new(
         config.data_dir.clone(),
-        Arc::new(evidence::storage::LocalStorage::new(config.data_dir.clone())),
+        Arc::new(evidence::storage::LocalStorage::new(
+            config.data_dir.clone(),
+        )),
         evidence::DownloadUrls::new(secret.as_bytes()),
     ));
     Ok(Arc::new(AppContext {

@@ -67,7 +67,12 @@ struct JobArgs {
     )]
     expiry_check_secs: u64,
     /// Evidence packs, their signing key (private) and build scratch space.
-    #[arg(long, env = "TENANTATLAS_DATA_DIR", default_value = "data", global = true)]
+    #[arg(
+        long,
+        env = "TENANTATLAS_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
     data_dir: std::path::PathBuf,
 }
 

@@ -370,7 +370,9 @@ async fn db_building_pack(
     )
     .await
     .unwrap();
-    assert!(store::evidence::mark_building(&mut conn, ws, pack.id).await.unwrap());
+    assert!(store::evidence::mark_building(&mut conn, ws, pack.id)
+        .await
+        .unwrap());
     node::to_global_id(node::NodeType::EvidencePack, pack.id).0
 }
 
@@ -413,8 +415,10 @@ async fn every_role_gets_exactly_the_capabilities_of_the_table() {
     for (cap, expected) in MATRIX {
         for (i, role) in ROLES.iter().enumerate() {
             let token = app.token(&user_of(*role));
-            let allowed =
-                attempt(&app, &token, *role, *cap, &ws, &tenant, &run, &finding, &pack).await;
+            let allowed = attempt(
+                &app, &token, *role, *cap, &ws, &tenant, &run, &finding, &pack,
+            )
+            .await;
             if allowed != expected[i] {
                 mismatches.push(format!(
                     "{role} {cap}: allowed={allowed}, expected {}",

@@ -138,7 +138,10 @@ impl EvidencePack {
         self.0.error.as_deref()
     }
     /// The build run, with its progress.
-    async fn operation_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OperationRun>> {
+    async fn operation_run(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<OperationRun>> {
         let Some(run) = self.0.operation_run_id else {
             return Ok(None);
         };
@@ -313,8 +316,12 @@ impl EvidenceMutation {
         input: DeleteEvidencePackInput,
     ) -> async_graphql::Result<DeleteEvidencePackPayload> {
         access(ctx).user_email().api()?;
-        let id = expect_global_id(&input.evidence_pack_id, NodeType::EvidencePack, "evidencePackId")
-            .api()?;
+        let id = expect_global_id(
+            &input.evidence_pack_id,
+            NodeType::EvidencePack,
+            "evidencePackId",
+        )
+        .api()?;
         let row = service::evidence::delete_evidence_pack(app(ctx), access(ctx), id)
             .await
             .api()?;

@@ -310,7 +310,10 @@ impl Loader<(Uuid, Uuid)> for RunLoader {
         let workspaces: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let ids: Vec<Uuid> = keys.iter().map(|k| k.1).collect();
         let rows = store::operation_runs::list_runs_by_ids(&mut conn, &workspaces, &ids).await?;
-        Ok(rows.into_iter().map(|r| ((r.workspace_id, r.id), r)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.workspace_id, r.id), r))
+            .collect())
     }
 }
 

@@ -4,8 +4,9 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use uuid::Uuid;
 
 use super::{
-    audit::AuditEvent, baseline::Baseline, evidence::EvidencePack, exception::FindingException, finding::Finding,
-    operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User, workspace::Workspace,
+    audit::AuditEvent, baseline::Baseline, evidence::EvidencePack, exception::FindingException,
+    finding::Finding, operation_run::OperationRun, policy::Policy, tenant::Tenant, user::User,
+    workspace::Workspace,
 };
 use crate::error::{AppError, AppResult};
 

@@ -101,9 +101,8 @@ pub fn permission_posture<'a>(
     let mut granted: Vec<String> = granted.to_vec();
     granted.sort();
     granted.dedup();
-    let satisfies = |grant: &str, need: &str| {
-        grant == need || grant.replace(".ReadWrite.", ".Read.") == need
-    };
+    let satisfies =
+        |grant: &str, need: &str| grant == need || grant.replace(".ReadWrite.", ".Read.") == need;
     let missing = required
         .iter()
         .filter(|need| !granted.iter().any(|g| satisfies(g, need)))

@@ -12,7 +12,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zip::{write::SimpleFileOptions, CompressionMethod, ZipArchive, ZipWriter};
 
-use crate::domain::evidence::{signed_bytes, ManifestFile, ManifestSignature, ALGORITHM, MANIFEST_PATH};
+use crate::domain::evidence::{
+    signed_bytes, ManifestFile, ManifestSignature, ALGORITHM, MANIFEST_PATH,
+};
 
 /// Largest manifest [`verify_pack`] reads (a pack of 100,000 files stays far below it).
 const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
@@ -170,8 +172,8 @@ pub fn parse_public_key(text: &str) -> Result<Vec<u8>, String> {
 /// Verifies a pack: the manifest's signature (against `pinned` when given), then every
 /// listed file's size and SHA-256, then that the archive holds nothing unlisted.
 pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<Verified, Mismatch> {
-    let mut archive =
-        ZipArchive::new(reader).map_err(|e| mismatch("(archive)", format!("not a readable ZIP: {e}")))?;
+    let mut archive = ZipArchive::new(reader)
+        .map_err(|e| mismatch("(archive)", format!("not a readable ZIP: {e}")))?;
     let mut names = Vec::with_capacity(archive.len());
     let mut seen = HashSet::new();
     for i in 0..archive.len() {
@@ -198,7 +200,10 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
             .read_to_end(&mut text)
             .map_err(|e| mismatch(MANIFEST_PATH, format!("cannot be read: {e}")))?;
         if text.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(mismatch(MANIFEST_PATH, "is larger than any manifest TenantAtlas writes"));
+            return Err(mismatch(
+                MANIFEST_PATH,
+                "is larger than any manifest TenantAtlas writes",
+            ));
         }
         text
     };
@@ -248,11 +253,17 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
     let mut listed = HashSet::new();
     for file in &files {
         if file.path == MANIFEST_PATH || !listed.insert(file.path.as_str()) {
-            return Err(mismatch(&file.path, "is listed more than once in the manifest"));
+            return Err(mismatch(
+                &file.path,
+                "is listed more than once in the manifest",
+            ));
         }
-        let entry = archive
-            .by_name(&file.path)
-            .map_err(|_| mismatch(&file.path, "is listed in the manifest but missing from the pack"))?;
+        let entry = archive.by_name(&file.path).map_err(|_| {
+            mismatch(
+                &file.path,
+                "is listed in the manifest but missing from the pack",
+            )
+        })?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut reader = entry.take(file.size.saturating_add(1));
@@ -270,7 +281,10 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
         if size != file.size {
             return Err(mismatch(
                 &file.path,
-                format!("size differs from the manifest ({} bytes listed)", file.size),
+                format!(
+                    "size differs from the manifest ({} bytes listed)",
+                    file.size
+                ),
             ));
         }
         if hex::encode(hasher.finalize()) != file.sha256.to_ascii_lowercase() {
@@ -281,7 +295,10 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
         .iter()
         .find(|n| n.as_str() != MANIFEST_PATH && !listed.contains(n.as_str()))
     {
-        return Err(mismatch(extra, "is in the pack but not listed in the manifest"));
+        return Err(mismatch(
+            extra,
+            "is in the pack but not listed in the manifest",
+        ));
     }
     Ok(Verified {
         files: files.len(),
@@ -304,7 +321,11 @@ mod tests {
         Ed25519KeyPair::from_pkcs8(pk8.as_ref()).unwrap()
     }
 
-    fn pack(key: &Ed25519KeyPair, files: &[(&str, &[u8])], tamper: Option<(&str, &[u8])>) -> Vec<u8> {
+    fn pack(
+        key: &Ed25519KeyPair,
+        files: &[(&str, &[u8])],
+        tamper: Option<(&str, &[u8])>,
+    ) -> Vec<u8> {
         let mut w = PackWriter::new(Cursor::new(Vec::new()), chrono::Utc::now());
         for (path, bytes) in files {
             let bytes = match tamper {
@@ -327,7 +348,9 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD;
         manifest["signature"] = json!({"algorithm": ALGORITHM, "keyId": "k",
             "publicKey": b64.encode(key.public_key().as_ref()), "value": b64.encode(sig.as_ref())});
-        w.finish(&serde_json::to_vec(&manifest).unwrap()).unwrap().into_inner()
+        w.finish(&serde_json::to_vec(&manifest).unwrap())
+            .unwrap()
+            .into_inner()
     }
 
     #[test]

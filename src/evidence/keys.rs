@@ -31,8 +31,9 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     fn from_pkcs8(bytes: &[u8]) -> AppResult<Self> {
-        let pair = Ed25519KeyPair::from_pkcs8(bytes)
-            .map_err(|_| AppError::internal("the evidence signing key file is not an Ed25519 PKCS#8 key"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(bytes).map_err(|_| {
+            AppError::internal("the evidence signing key file is not an Ed25519 PKCS#8 key")
+        })?;
         let public_key = pair.public_key().as_ref().to_vec();
         Ok(Self {
             key_id: key_id(&public_key),

@@ -25,7 +25,11 @@ pub struct EvidenceContext {
 }
 
 impl EvidenceContext {
-    pub fn new(data_dir: PathBuf, storage: Arc<dyn storage::PackStorage>, urls: DownloadUrls) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        storage: Arc<dyn storage::PackStorage>,
+        urls: DownloadUrls,
+    ) -> Self {
         Self {
             data_dir,
             storage,
@@ -74,7 +78,8 @@ impl DownloadUrls {
         let Ok(tag) = hex::decode(signature) else {
             return false;
         };
-        let genuine = hmac::verify(&self.key, Self::message(pack, expires).as_bytes(), &tag).is_ok();
+        let genuine =
+            hmac::verify(&self.key, Self::message(pack, expires).as_bytes(), &tag).is_ok();
         genuine && expires > now.timestamp()
     }
 }
@@ -97,8 +102,14 @@ mod tests {
         assert!(urls.check(pack, exp, sig, now));
         assert!(!urls.check(Uuid::new_v4(), exp, sig, now), "another pack");
         assert!(!urls.check(pack, exp + 1, sig, now), "another expiry");
-        assert!(!urls.check(pack, exp, sig, now + chrono::Duration::minutes(6)), "expired");
+        assert!(
+            !urls.check(pack, exp, sig, now + chrono::Duration::minutes(6)),
+            "expired"
+        );
         assert!(!urls.check(pack, exp, "zz", now));
-        assert!(!DownloadUrls::new(b"other").check(pack, exp, sig, now), "another key");
+        assert!(
+            !DownloadUrls::new(b"other").check(pack, exp, sig, now),
+            "another key"
+        );
     }
 }

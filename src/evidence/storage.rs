@@ -36,10 +36,7 @@ impl LocalStorage {
 
     fn resolve(&self, key: &str) -> AppResult<PathBuf> {
         let rel = Path::new(key);
-        let plain = !key.is_empty()
-            && rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)));
+        let plain = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !plain {
             return Err(AppError::internal(format!("unusable storage key {key:?}")));
         }

@@ -47,7 +47,11 @@ fn forbidden_link() -> Response {
 }
 
 fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "NOT_FOUND", "evidence pack not found")
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "evidence pack not found",
+    )
 }
 
 fn internal() -> Response {
@@ -97,7 +101,11 @@ pub async fn download_pack(
         ) else {
             return forbidden_link();
         };
-        if !app.evidence.urls.check(uuid, expires, &signature, Utc::now()) {
+        if !app
+            .evidence
+            .urls
+            .check(uuid, expires, &signature, Utc::now())
+        {
             return forbidden_link();
         }
         let found = async {
@@ -133,8 +141,13 @@ pub async fn download_pack(
         let Some(uuid) = pack_uuid(&id) else {
             return not_found();
         };
-        match service::evidence::authorize_pack(&app, &access, uuid, Capability::EvidencePackDownload)
-            .await
+        match service::evidence::authorize_pack(
+            &app,
+            &access,
+            uuid,
+            Capability::EvidencePackDownload,
+        )
+        .await
         {
             Ok(pack) => (pack, access.actor()),
             Err(AppError::NotFound(_)) => return not_found(),
@@ -201,10 +214,16 @@ async fn serve_pack(state: &HttpState, pack: EvidencePackRow, actor: String) -> 
         return internal();
     }
     let (reader, size) = opened;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader,
+        64 * 1024,
+    ));
     let mut response = Response::new(body);
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
     if let Ok(v) = HeaderValue::from_str(&size.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
@@ -212,9 +231,16 @@ async fn serve_pack(state: &HttpState, pack: EvidencePackRow, actor: String) -> 
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Some(Ok(v)) = pack.sha256.as_deref().map(|d| HeaderValue::from_str(&format!("\"{d}\""))) {
+    if let Some(Ok(v)) = pack
+        .sha256
+        .as_deref()
+        .map(|d| HeaderValue::from_str(&format!("\"{d}\"")))
+    {
         h.insert(header::ETAG, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     response
 }

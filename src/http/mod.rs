@@ -50,7 +50,10 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/evidence-packs/{id}/download", get(download::download_pack))
+        .route(
+            "/evidence-packs/{id}/download",
+            get(download::download_pack),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

@@ -102,17 +102,17 @@ pub async fn create_evidence_pack(
         return Err(AppError::bad_input("title", "must not contain NUL"));
     }
     let title = redact_text(title).into_owned();
-    if req.period_end < req.period_start {
-        return Err(AppError::bad_input(
-            "periodEnd",
-            "must not be before periodStart",
-        ));
-    }
     let now = Utc::now();
     if req.period_start > now {
         return Err(AppError::bad_input(
             "periodStart",
             "must not be in the future",
+        ));
+    }
+    if req.period_end < req.period_start {
+        return Err(AppError::bad_input(
+            "periodEnd",
+            "must not be before periodStart",
         ));
     }
     let tenants: Vec<Uuid> = req
@@ -372,7 +372,9 @@ fn write_pack(
                 }
             }
         }
-        Err(std::io::Error::other("the build stopped before the pack was finished"))
+        Err(std::io::Error::other(
+            "the build stopped before the pack was finished",
+        ))
     })();
     let _ = std::fs::remove_file(&spool_path);
     if result.is_err() {
@@ -757,9 +759,13 @@ async fn write_sections<P: Progress>(
     let mut tenants =
         store::tenants::list_tenants_by_ids(conn, &[workspace.0], &pack.tenant_ids).await?;
     tenants.sort_by(|a, b| (&a.display_name, a.id).cmp(&(&b.display_name, b.id)));
-    let counts =
-        store::policies::count_policies_by_tenants(conn, &[workspace.0], &pack.tenant_ids, &PolicyQuery::default())
-            .await?;
+    let counts = store::policies::count_policies_by_tenants(
+        conn,
+        &[workspace.0],
+        &pack.tenant_ids,
+        &PolicyQuery::default(),
+    )
+    .await?;
     let policy_total: usize = counts.iter().map(|(_, n)| *n as usize).sum();
     // One step per policy page, per tenant's closing files, and per section.
     let total = policy_total.div_ceil(PAGE as usize) + tenants.len() + 6;
@@ -863,7 +869,14 @@ async fn write_sections<P: Progress>(
                     "file": file,
                 }));
             }
-            if !step(progress, &mut done, total, &format!("{}: {} policies", tenant.display_name, entries.len())).await? {
+            if !step(
+                progress,
+                &mut done,
+                total,
+                &format!("{}: {} policies", tenant.display_name, entries.len()),
+            )
+            .await?
+            {
                 return Ok(None);
             }
         }
@@ -892,7 +905,14 @@ async fn write_sections<P: Progress>(
                 .clone()
                 .unwrap_or_else(|| "none".into()),
         });
-        if !step(progress, &mut done, total, &format!("{}: inventory written", tenant.display_name)).await? {
+        if !step(
+            progress,
+            &mut done,
+            total,
+            &format!("{}: inventory written", tenant.display_name),
+        )
+        .await?
+        {
             return Ok(None);
         }
     }
@@ -1051,10 +1071,14 @@ async fn write_findings(
 ) -> AppResult<()> {
     let workspace = WorkspaceId(pack.workspace_id);
     let by_id: HashMap<Uuid, &TenantRow> = tenants.iter().map(|t| (t.id, t)).collect();
-    let counts = store::findings::count_by_severity_status(conn, workspace, &pack.tenant_ids).await?;
+    let counts =
+        store::findings::count_by_severity_status(conn, workspace, &pack.tenant_ids).await?;
     for (sev, status, n) in &counts {
         *summary.findings_by_severity.entry(sev.clone()).or_default() += n;
-        *summary.findings_by_status.entry(status.clone()).or_default() += n;
+        *summary
+            .findings_by_status
+            .entry(status.clone())
+            .or_default() += n;
     }
     sink.begin("findings-summary.json").await?;
     sink.write(b"{\"period\":").await?;
@@ -1124,7 +1148,9 @@ async fn write_findings(
                 }
                 n += 1;
                 sink.write_json(&finding_json(f, &by_id)).await?;
-                let tenant = by_id.get(&f.tenant_id).map_or("", |t| t.display_name.as_str());
+                let tenant = by_id
+                    .get(&f.tenant_id)
+                    .map_or("", |t| t.display_name.as_str());
                 sink.spool_line(&csv_line(&[
                     csv_section,
                     &global_id("Finding", f.id),
@@ -1164,9 +1190,13 @@ async fn write_exceptions(
 ) -> AppResult<()> {
     let workspace = WorkspaceId(pack.workspace_id);
     let by_id: HashMap<Uuid, &TenantRow> = tenants.iter().map(|t| (t.id, t)).collect();
-    let rows =
-        store::exceptions::list_tenant_exceptions(conn, workspace, &pack.tenant_ids, pack.period_end)
-            .await?;
+    let rows = store::exceptions::list_tenant_exceptions(
+        conn,
+        workspace,
+        &pack.tenant_ids,
+        pack.period_end,
+    )
+    .await?;
     let ids: Vec<Uuid> = rows.iter().map(|e| e.id).collect();
     let mut history: HashMap<Uuid, Vec<Value>> = HashMap::new();
     let mut finding_ids = Vec::new();
@@ -1190,20 +1220,19 @@ async fn write_exceptions(
             titles.insert(f.id, f.title);
         }
     }
-    let users: HashMap<Uuid, String> = store::users::list_users_by_ids(
-        conn,
-        &user_ids.into_iter().collect::<Vec<_>>(),
-    )
-    .await?
-    .into_iter()
-    .map(|u| (u.id, u.email))
-    .collect();
+    let users: HashMap<Uuid, String> =
+        store::users::list_users_by_ids(conn, &user_ids.into_iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect();
     let user = |id: Uuid| json!({"id": global_id("User", id), "email": users.get(&id)});
     let mut listed = Vec::new();
-    let mut counts: BTreeMap<&'static str, usize> = ["active", "expired", "rejected", "revoked", "pending"]
-        .into_iter()
-        .map(|k| (k, 0))
-        .collect();
+    let mut counts: BTreeMap<&'static str, usize> =
+        ["active", "expired", "rejected", "revoked", "pending"]
+            .into_iter()
+            .map(|k| (k, 0))
+            .collect();
     for e in &rows {
         let ended_at = e
             .superseded_at
@@ -1276,9 +1305,13 @@ async fn write_governance(
     let baselines = store::baselines::list_baselines_by_workspaces(conn, &[workspace.0]).await?;
     let ids: Vec<Uuid> = baselines.iter().map(|b| b.id).collect();
     let versions = store::baselines::list_versions_by_baselines(conn, &[workspace.0], &ids).await?;
-    let assignments =
-        store::baselines::list_assignments(conn, &[workspace.0], Some(&ids), Some(&pack.tenant_ids))
-            .await?;
+    let assignments = store::baselines::list_assignments(
+        conn,
+        &[workspace.0],
+        Some(&ids),
+        Some(&pack.tenant_ids),
+    )
+    .await?;
     let out: Vec<Value> = baselines
         .iter()
         .map(|b| {
@@ -1325,10 +1358,11 @@ async fn write_governance(
             })
             .collect()
     };
-    let current: HashMap<Uuid, _> = compliance_by_tenant(conn, &[workspace.0], Some(&pack.tenant_ids))
-        .await?
-        .into_iter()
-        .collect();
+    let current: HashMap<Uuid, _> =
+        compliance_by_tenant(conn, &[workspace.0], Some(&pack.tenant_ids))
+            .await?
+            .into_iter()
+            .collect();
     let ws_score = compliance_by_workspace(conn, &[workspace.0])
         .await?
         .get(&workspace.0)
@@ -1419,12 +1453,18 @@ async fn write_audit(
     sink.write(b"],\"eventCount\":").await?;
     sink.write_json(&n).await?;
     sink.write(b",\"startHead\":").await?;
-    sink.write_json(&json!({"seq": start.0, "hash": start.1})).await?;
-    sink.write(b",\"endHead\":").await?;
-    sink.write_json(&json!({"seq": end.0, "hash": end.1})).await?;
-    sink.write(b",\"chainHeadAtBuild\":").await?;
-    sink.write_json(&current.as_ref().map(|(seq, hash)| json!({"seq": seq, "hash": hash})))
+    sink.write_json(&json!({"seq": start.0, "hash": start.1}))
         .await?;
+    sink.write(b",\"endHead\":").await?;
+    sink.write_json(&json!({"seq": end.0, "hash": end.1}))
+        .await?;
+    sink.write(b",\"chainHeadAtBuild\":").await?;
+    sink.write_json(
+        &current
+            .as_ref()
+            .map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
+    )
+    .await?;
     sink.write(b"}\n").await?;
     sink.end().await?;
     summary.audit_events = n;
@@ -1476,7 +1516,9 @@ fn index_html(
         "</table>\n<p>Workspace compliance score: {}.</p>\n",
         score(s.workspace_score)
     ));
-    h.push_str("<h2>Findings</h2>\n<table><tr><th>Severity</th><th>Findings (all statuses)</th></tr>\n");
+    h.push_str(
+        "<h2>Findings</h2>\n<table><tr><th>Severity</th><th>Findings (all statuses)</th></tr>\n",
+    );
     for sev in ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"] {
         h.push_str(&format!(
             "<tr><td>{sev}</td><td>{}</td></tr>\n",
@@ -1485,7 +1527,10 @@ fn index_html(
     }
     h.push_str("</table>\n<table><tr><th>Status</th><th>Findings</th></tr>\n");
     for (status, n) in &s.findings_by_status {
-        h.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>\n", html_escape(status)));
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{n}</td></tr>\n",
+            html_escape(status)
+        ));
     }
     h.push_str(&format!(
         "</table>\n<p>{} open findings (with expected and actual values in <code>findings.csv</code>), {} resolved in the period.</p>\n",

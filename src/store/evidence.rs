@@ -211,8 +211,16 @@ pub async fn list_packs_by_workspaces(
         .load(conn)
         .await?;
     rows.sort_by(|a, b| {
-        (a.workspace_id, std::cmp::Reverse(a.created_at), std::cmp::Reverse(a.id))
-            .cmp(&(b.workspace_id, std::cmp::Reverse(b.created_at), std::cmp::Reverse(b.id)))
+        (
+            a.workspace_id,
+            std::cmp::Reverse(a.created_at),
+            std::cmp::Reverse(a.id),
+        )
+            .cmp(&(
+                b.workspace_id,
+                std::cmp::Reverse(b.created_at),
+                std::cmp::Reverse(b.id),
+            ))
     });
     Ok(rows)
 }

@@ -679,7 +679,11 @@ pub async fn count_by_severity_status(
         .filter(findings::workspace_id.eq(workspace.0))
         .filter(findings::tenant_id.eq_any(tenants))
         .group_by((findings::severity, findings::status))
-        .select((findings::severity, findings::status, diesel::dsl::count_star()))
+        .select((
+            findings::severity,
+            findings::status,
+            diesel::dsl::count_star(),
+        ))
         .load(conn)
         .await?)
 }
@@ -712,15 +716,14 @@ pub async fn list_tenant_findings(
             .filter(findings::resolved_at.ge(from))
             .filter(findings::resolved_at.le(to)),
     };
-    Ok(q
-        .order((
-            findings::severity_rank.desc(),
-            findings::tenant_id.asc(),
-            findings::id.asc(),
-        ))
-        .offset(window.offset)
-        .limit(window.limit)
-        .select(FindingRow::as_select())
-        .load(conn)
-        .await?)
+    Ok(q.order((
+        findings::severity_rank.desc(),
+        findings::tenant_id.asc(),
+        findings::id.asc(),
+    ))
+    .offset(window.offset)
+    .limit(window.limit)
+    .select(FindingRow::as_select())
+    .load(conn)
+    .await?)
 }
