@@ -13,10 +13,10 @@
 //! Every 4th tenant drifts: three values changed and one policy removed; every tenant is a
 //! re-export (new ids, timestamps, reversed lists), so false drift would show as findings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use std::{
-    path::{Path, PathBuf},
-    time::Instant,
-};
+mod common;
+
+use common::*;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use tenantatlas::{
@@ -28,65 +28,11 @@ use tenantatlas::{
             comparable_settings, match_items, normalize_name, settings_digest, template_id,
             Candidate, ExpectedPolicy, ItemKey, ItemRules,
         },
-        ids::{TenantId, WorkspaceId},
+        ids::WorkspaceId,
     },
-    providers::export_dir::decode_text,
 };
 
 const TENANTS: usize = 100;
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("TENANTATLAS_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oib-windows")
-        });
-    dir.is_dir().then_some(dir)
-}
-
-/// (folder, file name, payload) of every corpus file, sorted.
-fn load(dir: &Path) -> Vec<(String, String, Value)> {
-    let mut out = Vec::new();
-    let mut folders: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
-    folders.sort_by_key(|e| e.file_name());
-    for folder in folders.into_iter().filter(|f| f.path().is_dir()) {
-        let name = folder.file_name().to_string_lossy().to_string();
-        let mut files: Vec<_> = std::fs::read_dir(folder.path())
-            .unwrap()
-            .flatten()
-            .collect();
-        files.sort_by_key(|e| e.file_name());
-        for f in files {
-            let text = decode_text(&std::fs::read(f.path()).unwrap()).unwrap();
-            out.push((
-                name.clone(),
-                f.file_name().to_string_lossy().to_string(),
-                serde_json::from_str(&text).unwrap(),
-            ));
-        }
-    }
-    out
-}
-
-fn reexport(v: &Value, n: usize) -> Value {
-    match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .rev()
-                .map(|(k, val)| {
-                    let new = match (k.as_str(), val) {
-                        ("id" | "groupId", Value::String(s)) => json!(format!("{s}-{n}")),
-                        ("lastModifiedDateTime", Value::String(_)) => json!("2026-12-01T00:00:00Z"),
-                        _ => reexport(val, n),
-                    };
-                    (k.clone(), new)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().rev().map(|x| reexport(x, n)).collect()),
-        other => other.clone(),
-    }
-}
 
 /// Changes the first choice or simple value of a settings catalog policy.
 fn drift(v: &mut Value) {
@@ -259,33 +205,8 @@ fn engine(corpus: &[(String, String, Value)], tenants: &[Vec<(String, String, St
     );
 }
 
-struct Quiet;
-
-#[async_trait::async_trait]
-impl tenantatlas::service::inventory::Progress for Quiet {
-    async fn report(
-        &mut self,
-        _: usize,
-        _: usize,
-        _: &str,
-    ) -> tenantatlas::error::AppResult<tenantatlas::service::inventory::Control> {
-        Ok(tenantatlas::service::inventory::Control::Continue)
-    }
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 async fn end_to_end(tenants: &[Vec<(String, String, String)>]) {
-    use tenantatlas::{service, store};
+    use tenantatlas::service;
     let server = std::env::var("TENANTATLAS_BENCH_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let name = format!("tenantatlas_bench_drift_{}", std::process::id());
@@ -315,35 +236,7 @@ async fn end_to_end(tenants: &[Vec<(String, String, String)>]) {
     let start = Instant::now();
     for (t, files) in tenants.iter().enumerate() {
         let dir = root.join(format!("t{t}"));
-        for (folder, file, text) in files {
-            std::fs::create_dir_all(dir.join(folder)).unwrap();
-            std::fs::write(dir.join(folder).join(file), text).unwrap();
-        }
-        let tenant = service::tenants::create_tenant(
-            &app,
-            &access,
-            ws_id,
-            &format!("Tenant {t}"),
-            &uuid::Uuid::new_v4().to_string(),
-        )
-        .await
-        .unwrap();
-        let mut conn = app.db.conn().await.unwrap();
-        let run = store::operation_runs::insert_claimed_run(
-            &mut conn,
-            ws_id,
-            Some(tenant.id),
-            "INVENTORY_SYNC",
-            json!({"path": dir.to_string_lossy()}),
-            "system:bench",
-            "bench",
-            60.0,
-        )
-        .await
-        .unwrap();
-        drop(conn);
-        tenantatlas::jobs::execute_run(app.clone(), run, "bench".into()).await;
-        ids.push(TenantId(tenant.id));
+        ids.push(import_tenant(&app, &access, ws_id, &format!("Tenant {t}"), &dir, files).await);
     }
     println!(
         "end to end: imported {} tenants in {:.1} s",
@@ -407,15 +300,7 @@ async fn end_to_end(tenants: &[Vec<(String, String, String)>]) {
     println!("peak RSS {:.0} MB", peak_rss_mb());
     drop(app);
     let _ = std::fs::remove_dir_all(&root);
-    if let Ok((mut client, conn)) =
-        tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await
-    {
-        tokio::spawn(conn);
-        let _ = &mut client;
-        let _ = client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-    }
+    drop_database(&server, &name).await;
 }
 
 fn main() {

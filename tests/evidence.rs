@@ -1043,3 +1043,45 @@ mod csv {
         records.saturating_sub(1)
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_cancelled_before_it_starts_fails_its_pack_which_can_then_be_deleted() {
+    let app = TestApp::spawn_without_workers().await;
+    let admin = app.admin_token().await;
+    let ws = app.create_workspace(&admin, "Quiet", "quiet", "TEST").await;
+    let tenant = app.create_tenant(&admin, &ws, "Quiet HQ", &guid()).await;
+    let created = app
+        .gql_ok(
+            &admin,
+            "mutation($i: CreateEvidencePackInput!) { createEvidencePack(input: $i) { evidencePack { id status } operationRun { id } } }",
+            json!({"i": {"workspaceId": ws, "title": "Never built", "tenantIds": [tenant],
+                         "periodStart": (Utc::now() - Duration::days(1)).to_rfc3339(),
+                         "periodEnd": Utc::now().to_rfc3339()}}),
+        )
+        .await;
+    let pack = created["createEvidencePack"]["evidencePack"]["id"].clone();
+    let run = created["createEvidencePack"]["operationRun"]["id"].clone();
+    let delete = "mutation($i: DeleteEvidencePackInput!) { deleteEvidencePack(input: $i) { deletedEvidencePackId } }";
+    let queued = app
+        .gql(Some(&admin), delete, json!({"i": {"evidencePackId": pack}}))
+        .await;
+    assert_eq!(error_code(&queued), "CONFLICT", "{queued}");
+    app.gql_ok(
+        &admin,
+        "mutation($i: CancelOperationRunInput!) { cancelOperationRun(input: $i) { operationRun { status } } }",
+        json!({"i": {"operationRunId": run}}),
+    )
+    .await;
+    let after = app
+        .gql_ok(
+            &admin,
+            "query($id: ID!) { node(id: $id) { ... on EvidencePack { status error downloadUrl } } }",
+            json!({"id": pack}),
+        )
+        .await;
+    assert_eq!(after["node"]["status"], "FAILED", "{after}");
+    assert_eq!(after["node"]["error"], "the build was cancelled");
+    assert!(after["node"]["downloadUrl"].is_null());
+    app.gql_ok(&admin, delete, json!({"i": {"evidencePackId": pack}}))
+        .await;
+}

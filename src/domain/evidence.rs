@@ -386,7 +386,8 @@ mod tests {
             html_escape("<script>\"'&"),
             "&lt;script&gt;&quot;&#39;&amp;"
         );
-        assert_eq!(path_segment("../etc/passwd"), "--etc-passwd");
+        assert_eq!(path_segment("../etc/passwd"), "-.-etc-passwd");
+        assert_eq!(path_segment(".."), "-.");
         assert_eq!(path_segment("Northwind Retail"), "Northwind-Retail");
         assert_eq!(path_segment(""), "-");
         assert_eq!(path_segment(&"x".repeat(200)).len(), 80);

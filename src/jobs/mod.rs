@@ -376,7 +376,10 @@ async fn worker_loop(
             }
             let claimed = async {
                 let mut conn = app.db.conn().await?;
-                for failed in store::operation_runs::fail_abandoned_runs(&mut conn).await? {
+                let abandoned = store::operation_runs::fail_abandoned_runs(&mut conn).await?;
+                let builds: Vec<Uuid> = abandoned.iter().filter(|r| r.kind == kinds::EVIDENCE_PACK_BUILD).map(|r| r.id).collect();
+                store::evidence::fail_packs_of_runs(&mut conn, &builds, "the build's workers stopped responding").await?;
+                for failed in abandoned {
                     tracing::warn!(run.id = %failed.id, "run abandoned by its workers; marked FAILED");
                     let _ = crate::events::notify(&mut conn, &Event::RunUpdated { workspace_id: failed.workspace_id, run_id: failed.id }).await;
                 }

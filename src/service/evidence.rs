@@ -637,6 +637,17 @@ async fn build_pack_file<P: Progress>(
             AppError::internal(format!("cannot create the evidence scratch folder: {e}"))
         })?;
     }
+    // Earlier attempts' scratch files (their workers died) are of no use now.
+    for attempt in 1..run.attempt {
+        if let Ok(old) = app
+            .evidence
+            .storage
+            .scratch_path(&format!("{}-{attempt}.zip.partial", pack.id))
+        {
+            let _ = tokio::fs::remove_file(&old).await;
+            let _ = tokio::fs::remove_file(old.with_extension("spool")).await;
+        }
+    }
     let mut sink = Sink::spawn(scratch.clone(), built_at);
     let mut conn = app.db.conn().await?;
     let written = conn

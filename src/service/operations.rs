@@ -258,6 +258,9 @@ pub async fn cancel_operation_run(
     let actor = access.actor();
     conn.transaction::<_, AppError, _>(async |conn| {
         let row = store::operation_runs::request_cancel(conn, workspace, run).await?;
+        if row.kind == kinds::EVIDENCE_PACK_BUILD && row.status == "CANCELLED" {
+            store::evidence::fail_packs_of_runs(conn, &[row.id], "the build was cancelled").await?;
+        }
         record(
             conn,
             Audit {

@@ -308,3 +308,22 @@ pub async fn delete_pack(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -> A
     .await?;
     Ok(n == 1)
 }
+
+/// Fails the unfinished packs built by these runs (the runs ended without building them:
+/// cancelled while queued, or abandoned by their workers).
+pub async fn fail_packs_of_runs(conn: &mut Conn, runs: &[Uuid], error: &str) -> AppResult<usize> {
+    if runs.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        evidence_packs::table
+            .filter(evidence_packs::operation_run_id.eq_any(runs))
+            .filter(evidence_packs::status.eq_any(["QUEUED", "BUILDING"])),
+    )
+    .set((
+        evidence_packs::status.eq("FAILED"),
+        evidence_packs::error.eq(error),
+    ))
+    .execute(conn)
+    .await?)
+}
