@@ -330,3 +330,65 @@ async fn nested_finding_queries_run_the_same_statements_at_any_size() {
         "statements: {small} for 1x1x1 findings vs {large} for 3x3x4"
     );
 }
+
+const PACKS: &str = "{ workspaces(first: 100) { edges { node { evidencePacks(first: 20) { totalCount edges { node {
+    title status downloadUrl tenants { displayName } createdBy { email } operationRun { status } } } } } } } }";
+
+/// `workspaces` workspaces with `tenants` tenants and `packs` packs (built by no worker)
+/// each; returns the statements of one run of the nested pack query.
+async fn measure_packs(workspaces: usize, tenants: usize, packs: usize) -> u64 {
+    let app = TestApp::spawn_without_workers().await;
+    let admin = app.admin_token().await;
+    for w in 0..workspaces {
+        let ws = app
+            .create_workspace(&admin, &format!("W{w}"), &format!("w{w}"), "TEST")
+            .await;
+        let mut ids = Vec::new();
+        for t in 0..tenants {
+            ids.push(
+                app.create_tenant(&admin, &ws, &format!("T{t}"), &guid())
+                    .await,
+            );
+        }
+        for p in 0..packs {
+            app.gql_ok(
+                &admin,
+                "mutation($i: CreateEvidencePackInput!) { createEvidencePack(input: $i) { evidencePack { id } } }",
+                json!({"i": {"workspaceId": ws, "title": format!("P{p}"), "tenantIds": ids,
+                             "periodStart": "2026-01-01T00:00:00Z", "periodEnd": "2026-02-01T00:00:00Z"}}),
+            )
+            .await;
+        }
+    }
+    let mut best = u64::MAX;
+    for _ in 0..10 {
+        let q0 = app.ctx.db.queries.get();
+        let data = app.gql_ok(&admin, PACKS, json!({})).await;
+        best = best.min(app.ctx.db.queries.get() - q0);
+        let ws = &data["workspaces"]["edges"][0]["node"];
+        assert_eq!(ws["evidencePacks"]["totalCount"], packs);
+        assert_eq!(
+            ws["evidencePacks"]["edges"][0]["node"]["tenants"]
+                .as_array()
+                .unwrap()
+                .len(),
+            tenants
+        );
+        assert_eq!(
+            ws["evidencePacks"]["edges"][0]["node"]["operationRun"]["status"],
+            "QUEUED"
+        );
+    }
+    best
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_evidence_pack_queries_run_the_same_statements_at_any_size() {
+    let _serial = SERIAL.lock().await;
+    let small = measure_packs(1, 1, 1).await;
+    let large = measure_packs(3, 3, 4).await;
+    assert!(
+        large <= small + 2,
+        "statements: {small} for 1x1x1 packs vs {large} for 3x3x4"
+    );
+}

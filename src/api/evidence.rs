@@ -194,16 +194,26 @@ pub async fn workspace_evidence_packs(
     access(ctx)
         .require(workspace, Capability::EvidencePackRead)
         .await?;
-    let mut conn = app(ctx).db.conn().await?;
-    let total = store::evidence::count_packs_by_workspaces(&mut conn, &[workspace.0])
+    // The total first (it bounds backward paging), then the window; both batched across
+    // workspaces.
+    let loaders = &state(ctx).loaders;
+    let probe = Window {
+        offset: 0,
+        limit: 0,
+    };
+    let (total, _) = loaders
+        .evidence_packs
+        .load_one((workspace.0, probe))
         .await?
-        .into_iter()
-        .map(|(_, n)| n)
-        .sum::<i64>();
+        .unwrap_or_default();
     let window: Window = page.window(total as usize)?;
-    let rows = store::evidence::list_packs_by_workspaces(&mut conn, &[workspace.0], window).await?;
+    let (_, rows) = loaders
+        .evidence_packs
+        .load_one((workspace.0, window))
+        .await?
+        .unwrap_or_default();
     Ok(connection(
-        rows.into_iter().map(EvidencePack).collect(),
+        rows.iter().cloned().map(EvidencePack).collect(),
         window,
         total,
     ))

@@ -203,6 +203,7 @@ pub struct Loaders {
     pub finding_exceptions: DataLoader<FindingExceptionsLoader, HashMapCache>,
     pub exception_history: DataLoader<ExceptionHistoryLoader, HashMapCache>,
     pub runs: DataLoader<RunLoader, HashMapCache>,
+    pub evidence_packs: DataLoader<EvidencePackPageLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -238,6 +239,7 @@ impl Loaders {
         self.finding_exceptions.enable_all_cache(false);
         self.exception_history.enable_all_cache(false);
         self.runs.enable_all_cache(false);
+        self.evidence_packs.enable_all_cache(false);
     }
 
     /// Loaders whose batch fetches run on the tokio runtime (WebSocket connections).
@@ -291,7 +293,54 @@ impl Loaders {
             finding_exceptions: dl(FindingExceptionsLoader(db.clone()), &spawner),
             exception_history: dl(ExceptionHistoryLoader(db.clone()), &spawner),
             runs: dl(RunLoader(db.clone()), &spawner),
+            evidence_packs: dl(EvidencePackPageLoader(db.clone()), &spawner),
         }
+    }
+}
+
+/// One window of a workspace's evidence packs (newest first) and the workspace's total.
+pub struct EvidencePackPageLoader(pub Db);
+
+impl Loader<(Uuid, store::Window)> for EvidencePackPageLoader {
+    type Value = (i64, Arc<Vec<store::evidence::EvidencePackRow>>);
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, store::Window)],
+    ) -> Result<HashMap<(Uuid, store::Window), Self::Value>, Self::Error> {
+        let mut conn = self.0.conn().await?;
+        let workspaces: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let totals: HashMap<Uuid, i64> =
+            store::evidence::count_packs_by_workspaces(&mut conn, &workspaces)
+                .await?
+                .into_iter()
+                .collect();
+        let mut windows: Vec<store::Window> = keys.iter().map(|k| k.1).collect();
+        windows.sort_by_key(|w| (w.offset, w.limit));
+        windows.dedup();
+        let mut out = HashMap::new();
+        for window in windows {
+            let of_window: Vec<Uuid> = keys.iter().filter(|k| k.1 == window).map(|k| k.0).collect();
+            // A zero-row window only asks for the totals.
+            let rows = if window.limit == 0 {
+                Vec::new()
+            } else {
+                store::evidence::list_packs_by_workspaces(&mut conn, &of_window, window).await?
+            };
+            for ws in of_window {
+                let mine: Vec<_> = rows
+                    .iter()
+                    .filter(|r| r.workspace_id == ws)
+                    .cloned()
+                    .collect();
+                out.insert(
+                    (ws, window),
+                    (totals.get(&ws).copied().unwrap_or(0), Arc::new(mine)),
+                );
+            }
+        }
+        Ok(out)
     }
 }
 
