@@ -586,6 +586,11 @@ pub async fn run_cli_env(
             .args(args)
             .env("DATABASE_URL", db_url)
             .env("TENANTATLAS_JWT_SECRET", JWT_SECRET)
+            // Never the project's own ./data (a server started here makes a signing key).
+            .env(
+                "TENANTATLAS_DATA_DIR",
+                std::env::temp_dir().join("tenantatlas-cli-data"),
+            )
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .output(),
