@@ -374,20 +374,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 /// when it cannot be read or the key is unusable.
 fn verify_evidence(file: &std::path::Path, public_key: Option<&str>) -> Result<(), Failure> {
     use tenantatlas::evidence::archive::{parse_public_key, verify_pack};
+    // The key itself, else a file holding it.
     let pinned = match public_key {
         None => None,
-        Some(text) => {
-            let path = std::path::Path::new(text);
-            let text = if path.is_file() {
-                std::fs::read_to_string(path).map_err(|e| {
+        Some(text) => match parse_public_key(text) {
+            Ok(key) => Some(key),
+            Err(not_a_key) => {
+                let path = std::path::Path::new(text);
+                if !path.is_file() {
+                    return Err(Failure::Message(
+                        format!("--public-key is neither a key ({not_a_key}) nor a key file"),
+                        2,
+                    ));
+                }
+                let content = std::fs::read_to_string(path).map_err(|e| {
                     Failure::Message(format!("cannot read {}: {e}", path.display()), 2)
-                })?
-            } else {
-                text.to_string()
-            };
-            Some(parse_public_key(&text).map_err(|e| Failure::Message(e, 2))?)
-        }
+                })?;
+                Some(
+                    parse_public_key(&content)
+                        .map_err(|e| Failure::Message(format!("{}: {e}", path.display()), 2))?,
+                )
+            }
+        },
     };
+    if !file.is_file() {
+        return Err(Failure::Message(
+            format!("{} is not a file", file.display()),
+            2,
+        ));
+    }
     let reader = std::fs::File::open(file)
         .map(std::io::BufReader::new)
         .map_err(|e| Failure::Message(format!("cannot open {}: {e}", file.display()), 2))?;

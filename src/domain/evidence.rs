@@ -21,7 +21,7 @@ pub const ALGORITHM: &str = "Ed25519";
 
 /// One file of a pack, as the manifest lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ManifestFile {
     pub path: String,
     pub size: u64,

@@ -13,11 +13,12 @@ use sha2::{Digest, Sha256};
 use zip::{write::SimpleFileOptions, CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::domain::evidence::{
-    signed_bytes, ManifestFile, ManifestSignature, ALGORITHM, MANIFEST_PATH,
+    key_id, signed_bytes, ManifestFile, ManifestSignature, ALGORITHM, MANIFEST_PATH,
 };
 
-/// Largest manifest [`verify_pack`] reads (a pack of 100,000 files stays far below it).
-const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest manifest [`verify_pack`] reads (a pack of 10 tenants x 700 policies has a
+/// manifest of about 1.5 MB).
+const MAX_MANIFEST_BYTES: u64 = 24 * 1024 * 1024;
 
 /// Writes a pack entry by entry. Each entry is compressed into the archive and hashed as
 /// it is written, so nothing is held in memory but the current write buffer.
@@ -132,7 +133,6 @@ pub struct Verified {
     /// Whether the signature was checked against a key the caller supplied (rather than
     /// the one the manifest carries, which proves integrity but not who signed).
     pub key_pinned: bool,
-    pub manifest: Value,
 }
 
 /// Why a pack did not verify: the first file that does not match, and how.
@@ -169,13 +169,256 @@ pub fn parse_public_key(text: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Verifies a pack: the manifest's signature (against `pinned` when given), then every
-/// listed file's size and SHA-256, then that the archive holds nothing unlisted.
-pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<Verified, Mismatch> {
+/// The manifest's shape, checked strictly before anything else is read from it: unknown
+/// members and duplicate keys are refused (a reader that takes the first of two equal keys
+/// must not see something the signature did not cover).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StrictManifest {
+    format: String,
+    pack: StrictPack,
+    files: Vec<ManifestFile>,
+    signature: StrictSignature,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StrictPack {
+    id: String,
+    title: String,
+    workspace: StrictWorkspace,
+    tenants: Vec<StrictTenant>,
+    period_start: String,
+    period_end: String,
+    created_by: String,
+    created_at: String,
+    built_at: String,
+    software: StrictSoftware,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StrictWorkspace {
+    id: String,
+    name: String,
+    slug: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StrictTenant {
+    id: String,
+    display_name: String,
+    entra_tenant_id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StrictSoftware {
+    name: String,
+    version: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StrictSignature {
+    algorithm: String,
+    key_id: String,
+    public_key: String,
+    value: String,
+}
+
+/// One central-directory record.
+struct CentralEntry {
+    name: Vec<u8>,
+    local_offset: u64,
+    compressed: u64,
+    flags: u16,
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn le64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    r.seek(io::SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Reads the central directory itself (the ZIP library folds entries of equal names into
+/// one) and checks the archive is laid out as TenantAtlas writes it: entries back to
+/// back from the first byte, the central directory right after the last one, every local
+/// header naming what the central directory names, no name twice. Bytes that a streaming
+/// extractor would read but a central-directory reader would not are refused this way.
+fn check_layout<R: Read + Seek>(r: &mut R) -> Result<usize, Mismatch> {
+    let bad = |why: &str| mismatch("(archive)", why.to_string());
+    let len = r
+        .seek(io::SeekFrom::End(0))
+        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
+    let tail_len = len.min(22 + 65_535) as usize;
+    let tail = read_at(r, len - tail_len as u64, tail_len)
+        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
+    let eocd = (0..=tail_len.saturating_sub(22))
+        .rev()
+        .find(|&i| le32(&tail, i) == Some(0x0605_4b50))
+        .ok_or_else(|| bad("not a ZIP (no end of central directory)"))?;
+    let eocd_at = len - tail_len as u64 + eocd as u64;
+    let mut count = u64::from(le16(&tail, eocd + 10).unwrap_or(0));
+    let mut cd_size = u64::from(le32(&tail, eocd + 12).unwrap_or(0));
+    let mut cd_offset = u64::from(le32(&tail, eocd + 16).unwrap_or(0));
+    let mut cd_end = eocd_at;
+    if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
+        // ZIP64: the locator sits right before the end record.
+        let locator = eocd_at
+            .checked_sub(20)
+            .and_then(|at| read_at(r, at, 20).ok())
+            .filter(|l| le32(l, 0) == Some(0x0706_4b50))
+            .ok_or_else(|| bad("a ZIP64 archive without its locator"))?;
+        let z64_at = le64(&locator, 8).unwrap_or(u64::MAX);
+        let z64 = read_at(r, z64_at, 56)
+            .ok()
+            .filter(|z| le32(z, 0) == Some(0x0606_4b50))
+            .ok_or_else(|| bad("a ZIP64 archive without its end record"))?;
+        count = le64(&z64, 32).unwrap_or(0);
+        cd_size = le64(&z64, 40).unwrap_or(0);
+        cd_offset = le64(&z64, 48).unwrap_or(0);
+        cd_end = z64_at;
+    }
+    if cd_offset.checked_add(cd_size) != Some(cd_end) || cd_size > 256 * 1024 * 1024 {
+        return Err(bad(
+            "the central directory is not where the end record says",
+        ));
+    }
+    let cd = read_at(r, cd_offset, cd_size as usize)
+        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
+    let mut entries = Vec::new();
+    let mut at = 0usize;
+    while at < cd.len() {
+        if le32(&cd, at) != Some(0x0201_4b50) {
+            return Err(bad("a damaged central directory"));
+        }
+        let field = |o: usize| le16(&cd, at + o).map(usize::from);
+        let (Some(flags), Some(name_len), Some(extra_len), Some(comment_len)) =
+            (le16(&cd, at + 8), field(28), field(30), field(32))
+        else {
+            return Err(bad("a damaged central directory"));
+        };
+        let name = cd
+            .get(at + 46..at + 46 + name_len)
+            .ok_or_else(|| bad("a damaged central directory"))?
+            .to_vec();
+        let extra = cd
+            .get(at + 46 + name_len..at + 46 + name_len + extra_len)
+            .ok_or_else(|| bad("a damaged central directory"))?;
+        let mut compressed = u64::from(le32(&cd, at + 20).unwrap_or(0));
+        let mut uncompressed_big = le32(&cd, at + 24) == Some(0xFFFF_FFFF);
+        let mut local_offset = u64::from(le32(&cd, at + 42).unwrap_or(0));
+        // ZIP64 extra field: the 8-byte values replace the 0xFFFFFFFF ones, in order.
+        let mut e = 0usize;
+        while e + 4 <= extra.len() {
+            let id = le16(extra, e).unwrap_or(0);
+            let size = usize::from(le16(extra, e + 2).unwrap_or(0));
+            if id == 0x0001 {
+                let mut v = e + 4;
+                if uncompressed_big {
+                    v += 8;
+                    uncompressed_big = false;
+                }
+                if compressed == 0xFFFF_FFFF {
+                    compressed = le64(extra, v).ok_or_else(|| bad("a damaged ZIP64 field"))?;
+                    v += 8;
+                }
+                if local_offset == 0xFFFF_FFFF {
+                    local_offset = le64(extra, v).ok_or_else(|| bad("a damaged ZIP64 field"))?;
+                }
+            }
+            e += 4 + size;
+        }
+        entries.push(CentralEntry {
+            name,
+            local_offset,
+            compressed,
+            flags,
+        });
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    if entries.len() as u64 != count {
+        return Err(bad(
+            "the end record and the central directory disagree on the number of entries",
+        ));
+    }
+    let mut names = HashSet::new();
+    for e in &entries {
+        if !names.insert(e.name.clone()) {
+            return Err(mismatch(
+                &String::from_utf8_lossy(&e.name),
+                "appears more than once in the archive",
+            ));
+        }
+    }
+    entries.sort_by_key(|e| e.local_offset);
+    let mut expected = 0u64;
+    for e in &entries {
+        let shown = String::from_utf8_lossy(&e.name).into_owned();
+        if e.local_offset != expected {
+            return Err(mismatch(
+                &shown,
+                "is preceded by bytes no entry accounts for",
+            ));
+        }
+        let header = read_at(r, e.local_offset, 30)
+            .ok()
+            .filter(|h| le32(h, 0) == Some(0x0403_4b50))
+            .ok_or_else(|| mismatch(&shown, "has no local header where the directory says"))?;
+        let name_len = u64::from(le16(&header, 26).unwrap_or(0));
+        let extra_len = u64::from(le16(&header, 28).unwrap_or(0));
+        let local_name = read_at(r, e.local_offset + 30, name_len as usize)
+            .map_err(|_| mismatch(&shown, "has a damaged local header"))?;
+        if local_name != e.name {
+            return Err(mismatch(&shown, "has another name in its local header"));
+        }
+        let mut end = e.local_offset + 30 + name_len + extra_len + e.compressed;
+        if e.flags & 0x0008 != 0 {
+            // A data descriptor follows: with or without its signature, 32- or 64-bit sizes.
+            let d = read_at(r, end, 4).unwrap_or_default();
+            let signed = le32(&d, 0) == Some(0x0807_4b50);
+            let body = if e.compressed > 0xFFFF_FFFF { 20 } else { 12 };
+            end += body + if signed { 4 } else { 0 };
+        }
+        expected = end;
+    }
+    if expected != cd_offset {
+        return Err(bad(
+            "holds bytes between its last entry and its central directory",
+        ));
+    }
+    Ok(entries.len())
+}
+
+/// Verifies a pack: its layout (see [`check_layout`]), the manifest's shape and signature
+/// (against `pinned` when given), then every listed file's size and SHA-256, then that the
+/// archive holds nothing unlisted (directory entries aside).
+pub fn verify_pack<R: Read + Seek>(
+    mut reader: R,
+    pinned: Option<&[u8]>,
+) -> Result<Verified, Mismatch> {
+    check_layout(&mut reader)?;
     let mut archive = ZipArchive::new(reader)
         .map_err(|e| mismatch("(archive)", format!("not a readable ZIP: {e}")))?;
     let mut names = Vec::with_capacity(archive.len());
-    let mut seen = HashSet::new();
     for i in 0..archive.len() {
         let entry = archive
             .by_index_raw(i)
@@ -184,16 +427,23 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
             .name()
             .map_err(|e| mismatch("(archive)", format!("entry {i} has no usable name: {e}")))?
             .to_string();
-        if !seen.insert(name.clone()) {
-            return Err(mismatch(&name, "appears more than once in the archive"));
+        // A folder entry (as `zip -r` adds) carries no content.
+        let folder = name.ends_with('/') && entry.size() == 0;
+        if !folder {
+            names.push(name);
         }
-        names.push(name);
     }
 
     let manifest_text = {
         let entry = archive
             .by_name(MANIFEST_PATH)
             .map_err(|_| mismatch(MANIFEST_PATH, "missing from the pack"))?;
+        if entry.size() > MAX_MANIFEST_BYTES {
+            return Err(mismatch(
+                MANIFEST_PATH,
+                "is larger than any manifest TenantAtlas writes",
+            ));
+        }
         let mut text = Vec::new();
         entry
             .take(MAX_MANIFEST_BYTES + 1)
@@ -207,24 +457,36 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
         }
         text
     };
+    let strict: StrictManifest = serde_json::from_slice(&manifest_text)
+        .map_err(|e| mismatch(MANIFEST_PATH, format!("is not a TenantAtlas manifest: {e}")))?;
     let manifest: Value = serde_json::from_slice(&manifest_text)
         .map_err(|e| mismatch(MANIFEST_PATH, format!("is not valid JSON: {e}")))?;
-    let signature: ManifestSignature = manifest
-        .get("signature")
-        .cloned()
-        .ok_or_else(|| mismatch(MANIFEST_PATH, "carries no signature"))
-        .and_then(|v| {
-            serde_json::from_value(v)
-                .map_err(|e| mismatch(MANIFEST_PATH, format!("has a malformed signature: {e}")))
-        })?;
+    let signature = ManifestSignature {
+        algorithm: strict.signature.algorithm,
+        key_id: strict.signature.key_id,
+        public_key: strict.signature.public_key,
+        value: strict.signature.value,
+    };
     if signature.algorithm != ALGORITHM {
         return Err(mismatch(
             MANIFEST_PATH,
-            format!("is signed with {}, not {ALGORITHM}", signature.algorithm),
+            format!("is not signed with {ALGORITHM}"),
         ));
     }
     let embedded = parse_public_key(&signature.public_key)
         .map_err(|e| mismatch(MANIFEST_PATH, format!("names an unusable key: {e}")))?;
+    if signature.key_id != key_id(&embedded) {
+        return Err(mismatch(
+            MANIFEST_PATH,
+            "names a key id that is not its public key's",
+        ));
+    }
+    if pinned.is_some_and(|p| p != embedded.as_slice()) {
+        return Err(mismatch(
+            MANIFEST_PATH,
+            "is signed by another key than the given public key",
+        ));
+    }
     let key = pinned.unwrap_or(&embedded);
     let sig = base64::engine::general_purpose::STANDARD
         .decode(signature.value.trim())
@@ -234,22 +496,12 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
         .map_err(|_| {
             mismatch(
                 MANIFEST_PATH,
-                if pinned.is_some() {
-                    "the signature does not verify with the given public key (the manifest was changed, or another key signed it)"
-                } else {
-                    "the signature does not verify (the manifest was changed)"
-                },
+                "the signature does not verify (the manifest was changed)",
             )
         })?;
+    drop(manifest);
 
-    let files: Vec<ManifestFile> = manifest
-        .get("files")
-        .cloned()
-        .ok_or_else(|| mismatch(MANIFEST_PATH, "lists no files"))
-        .and_then(|v| {
-            serde_json::from_value(v)
-                .map_err(|e| mismatch(MANIFEST_PATH, format!("has a malformed file list: {e}")))
-        })?;
+    let files = strict.files;
     let mut listed = HashSet::new();
     for file in &files {
         if file.path == MANIFEST_PATH || !listed.insert(file.path.as_str()) {
@@ -287,7 +539,7 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
                 ),
             ));
         }
-        if hex::encode(hasher.finalize()) != file.sha256.to_ascii_lowercase() {
+        if hex::encode(hasher.finalize()) != file.sha256 {
             return Err(mismatch(&file.path, "SHA-256 differs from the manifest"));
         }
     }
@@ -302,9 +554,8 @@ pub fn verify_pack<R: Read + Seek>(reader: R, pinned: Option<&[u8]>) -> Result<V
     }
     Ok(Verified {
         files: files.len(),
-        key_id: signature.key_id,
+        key_id: key_id(key),
         key_pinned: pinned.is_some(),
-        manifest,
     })
 }
 
@@ -343,10 +594,14 @@ mod tests {
             }
             clean.files().unwrap().to_vec()
         };
-        let mut manifest = json!({"format": "t", "files": listed});
+        let meta = json!({"id": "p", "title": "t", "workspace": {"id": "w", "name": "W", "slug": "w"},
+            "tenants": [{"id": "t", "displayName": "T", "entraTenantId": "e"}], "periodStart": "a",
+            "periodEnd": "b", "createdBy": "c", "createdAt": "d", "builtAt": "e",
+            "software": {"name": "TenantAtlas", "version": "0"}});
+        let mut manifest = json!({"format": "t", "pack": meta, "files": listed});
         let sig = key.sign(&signed_bytes(&manifest));
         let b64 = base64::engine::general_purpose::STANDARD;
-        manifest["signature"] = json!({"algorithm": ALGORITHM, "keyId": "k",
+        manifest["signature"] = json!({"algorithm": ALGORITHM, "keyId": key_id(key.public_key().as_ref()),
             "publicKey": b64.encode(key.public_key().as_ref()), "value": b64.encode(sig.as_ref())});
         w.finish(&serde_json::to_vec(&manifest).unwrap())
             .unwrap()
@@ -390,6 +645,69 @@ mod tests {
         w.add("a", b"1").unwrap();
         assert!(w.add("a", b"2").is_err());
         assert!(w.add(MANIFEST_PATH, b"{}").is_err());
+    }
+
+    fn replace_all(haystack: &mut [u8], from: &[u8], to: &[u8]) {
+        let mut i = 0;
+        while i + from.len() <= haystack.len() {
+            if &haystack[i..i + from.len()] == from {
+                haystack[i..i + from.len()].copy_from_slice(to);
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn two_entries_of_one_name_are_refused() {
+        let k = key();
+        let mut bytes = pack(&k, &[("a.json", b"{}"), ("b.json", b"{}")], None);
+        // The second entry renamed to the first one's name, everywhere it is written.
+        replace_all(&mut bytes, b"b.json", b"a.json");
+        let err = verify_pack(Cursor::new(&bytes), Some(k.public_key().as_ref())).unwrap_err();
+        assert_eq!(err.path, "a.json");
+        assert!(err.reason.contains("more than once"), "{err}");
+    }
+
+    #[test]
+    fn bytes_outside_the_entries_are_refused() {
+        let k = key();
+        let bytes = pack(&k, &[("a.json", b"{}")], None);
+        let mut prefixed = b"PK\x03\x04 smuggled".to_vec();
+        prefixed.extend_from_slice(&bytes);
+        assert!(verify_pack(Cursor::new(&prefixed), None).is_err());
+    }
+
+    #[test]
+    fn a_key_id_that_is_not_the_keys_is_refused() {
+        let k = key();
+        let bytes = pack(&k, &[("a.json", b"{}")], None);
+        let entries = {
+            let mut a = ZipArchive::new(Cursor::new(&bytes)).unwrap();
+            let mut out = Vec::new();
+            for i in 0..a.len() {
+                let mut e = a.by_index(i).unwrap();
+                let mut d = Vec::new();
+                e.read_to_end(&mut d).unwrap();
+                out.push((e.name().unwrap().to_string(), d));
+            }
+            out
+        };
+        let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            let data = if name == MANIFEST_PATH {
+                let mut m: Value = serde_json::from_slice(&data).unwrap();
+                m["signature"]["keyId"] = json!("ed25519-0000000000000000");
+                serde_json::to_vec(&m).unwrap()
+            } else {
+                data
+            };
+            w.start_file(name, SimpleFileOptions::default()).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        let bytes = w.finish().unwrap().into_inner();
+        let err = verify_pack(Cursor::new(&bytes), None).unwrap_err();
+        assert_eq!(err.path, MANIFEST_PATH);
+        assert!(err.reason.contains("key id"), "{err}");
     }
 
     #[test]
