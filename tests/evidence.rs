@@ -771,6 +771,19 @@ async fn invalid_pack_requests_are_refused_with_their_codes_and_create_nothing()
             Some("periodStart"),
         ),
         (
+            with(
+                "periodStart",
+                json!((now - Duration::days(1200)).to_rfc3339()),
+            ),
+            "BAD_USER_INPUT",
+            Some("periodStart"),
+        ),
+        (
+            with("periodStart", json!("0001-01-01T00:00:00Z")),
+            "BAD_USER_INPUT",
+            Some("periodStart"),
+        ),
+        (
             with("tenantIds", json!([])),
             "BAD_USER_INPUT",
             Some("tenantIds"),

@@ -60,6 +60,8 @@ use crate::{
 pub const MAX_TITLE: usize = 200;
 /// Most tenants in one pack.
 pub const MAX_TENANTS: usize = 100;
+/// Longest period a pack covers (its trends have one point per day).
+pub const MAX_PERIOD_DAYS: i64 = 1096;
 /// Rows read per statement while building.
 const PAGE: i64 = 200;
 
@@ -113,6 +115,12 @@ pub async fn create_evidence_pack(
         return Err(AppError::bad_input(
             "periodEnd",
             "must not be before periodStart",
+        ));
+    }
+    if req.period_end - req.period_start > chrono::Duration::days(MAX_PERIOD_DAYS) {
+        return Err(AppError::bad_input(
+            "periodStart",
+            format!("a pack covers at most {MAX_PERIOD_DAYS} days (three years)"),
         ));
     }
     let tenants: Vec<Uuid> = req
@@ -1357,7 +1365,7 @@ async fn write_governance(
             .collect();
         trend_points(&rows, from)
             .into_iter()
-            .filter(|(day, _, _)| *day <= until)
+            .filter(|(day, c, _)| *day <= until && c.is_some())
             .map(|(day, c, score)| {
                 json!({
                     "day": day.to_string(), "score": score,
@@ -1379,35 +1387,39 @@ async fn write_governance(
         .get(&workspace.0)
         .and_then(|c| c.score());
     summary.workspace_score = ws_score;
-    let tenant_scores: Vec<Value> = tenants
-        .iter()
-        .map(|t| {
-            let c = current.get(&t.id);
-            json!({
-                "tenant": {"id": global_id("Tenant", t.id), "displayName": t.display_name},
-                "complianceScore": c.and_then(|c| c.score()),
-                "openBySeverity": c.map(|c| json!({
-                    "CRITICAL": c.open[0], "HIGH": c.open[1], "MEDIUM": c.open[2],
-                    "LOW": c.open[3], "INFO": c.open[4],
-                })),
-                "riskAcceptedCount": c.map(|c| c.accepted_count),
-                "trend": trend(Some(t.id)),
-            })
-        })
-        .collect();
-    sink.add_json(
-        "baseline-governance.json",
-        &json!({
-            "period": {"start": ts(pack.period_start), "end": ts(pack.period_end)},
-            "baselines": out,
-            "compliance": {
-                "scoring": "0-100, severity-weighted (CRITICAL 10, HIGH 5, MEDIUM 3, LOW 1, INFO 0); risk-accepted findings count neither as compliant nor as open drift",
-                "workspace": {"complianceScore": ws_score, "trend": trend(None)},
-                "tenants": tenant_scores,
-            },
-        }),
-    )
-    .await
+    sink.begin("baseline-governance.json").await?;
+    sink.write(b"{\"period\":").await?;
+    sink.write_json(&json!({"start": ts(pack.period_start), "end": ts(pack.period_end)}))
+        .await?;
+    sink.write(b",\"baselines\":").await?;
+    sink.write_json(&out).await?;
+    sink.write(b",\"compliance\":{\"scoring\":").await?;
+    sink.write_json("0-100, severity-weighted (CRITICAL 10, HIGH 5, MEDIUM 3, LOW 1, INFO 0); risk-accepted findings count neither as compliant nor as open drift; trends have one point per day from the period's start (or the first snapshot) to its end (or the build)")
+        .await?;
+    sink.write(b",\"workspace\":").await?;
+    sink.write_json(&json!({"complianceScore": ws_score, "trend": trend(None)}))
+        .await?;
+    // Tenants one at a time: a trend is up to one point per day of the period.
+    sink.write(b",\"tenants\":[").await?;
+    for (i, t) in tenants.iter().enumerate() {
+        if i > 0 {
+            sink.write(b",").await?;
+        }
+        let c = current.get(&t.id);
+        sink.write_json(&json!({
+            "tenant": {"id": global_id("Tenant", t.id), "displayName": t.display_name},
+            "complianceScore": c.and_then(|c| c.score()),
+            "openBySeverity": c.map(|c| json!({
+                "CRITICAL": c.open[0], "HIGH": c.open[1], "MEDIUM": c.open[2],
+                "LOW": c.open[3], "INFO": c.open[4],
+            })),
+            "riskAcceptedCount": c.map(|c| c.accepted_count),
+            "trend": trend(Some(t.id)),
+        }))
+        .await?;
+    }
+    sink.write(b"]}}\n").await?;
+    sink.end().await
 }
 
 async fn write_audit(
