@@ -656,6 +656,31 @@ async fn downloads_need_the_capability_or_a_valid_link_and_deletion_is_audited()
         pack["sha256"].as_str().unwrap()
     );
     let (_, uuid) = tenantatlas::api::node::parse_global_id(&id).unwrap();
+    let auditor_id = {
+        let mut conn = f.app.ctx.db.conn().await.unwrap();
+        tenantatlas::store::users::find_user_by_email(&mut conn, "aud@msp.test")
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    assert!(url.contains(&format!("by={auditor_id}")), "{url}");
+    // A link stops working when its user loses the capability.
+    f.app
+        .grant(&f.admin, &f.ws, "aud2@msp.test", "AUDITOR")
+        .await;
+    let revoked_link = f.pack(&f.app.token("aud2@msp.test"), &id).await["downloadUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(f.download(None, &revoked_link).await.0, 200);
+    f.app
+        .gql_ok(
+            &f.admin,
+            "mutation($i: RevokeRoleInput!) { revokeRole(input: $i) { role } }",
+            json!({"i": {"workspaceId": f.ws, "userId": "aud2@msp.test", "role": "AUDITOR"}}),
+        )
+        .await;
     let expired = format!(
         "{}?{}",
         download_path(&id),
@@ -663,13 +688,21 @@ async fn downloads_need_the_capability_or_a_valid_link_and_deletion_is_audited()
             .ctx
             .evidence
             .urls
-            .sign(uuid, Utc::now() - Duration::seconds(1))
+            .sign(uuid, auditor_id, Utc::now() - Duration::seconds(1))
     );
+    let other_user = url.replace(&auditor_id.to_string(), &uuid::Uuid::new_v4().to_string());
     let bad_sig = format!("{}0", url);
     let other_pack = url.replace(&id, &ghost);
     let no_sig = url.split("&signature=").next().unwrap().to_string();
     let mut answers = BTreeSet::new();
-    for link in [&expired, &bad_sig, &other_pack, &no_sig] {
+    for link in [
+        &expired,
+        &bad_sig,
+        &other_pack,
+        &no_sig,
+        &other_user,
+        &revoked_link,
+    ] {
         let (status, body) = f.download(None, link).await;
         answers.insert((status, body));
     }
@@ -712,7 +745,7 @@ async fn downloads_need_the_capability_or_a_valid_link_and_deletion_is_audited()
         .app
         .gql_ok(
             &f.admin,
-            "query($id: ID!) { workspace(id: $id) { auditEvents(first: 100) { edges { node { action actor before } } } } }",
+            "query($id: ID!) { workspace(id: $id) { auditEvents(first: 100) { edges { node { action actor before after } } } } }",
             json!({"id": f.ws}),
         )
         .await;
@@ -727,7 +760,9 @@ async fn downloads_need_the_capability_or_a_valid_link_and_deletion_is_audited()
     assert_eq!(deletion["node"]["before"]["sha256"], pack["sha256"]);
     assert!(events
         .iter()
-        .any(|e| e["node"]["action"] == "evidence_pack.download"));
+        .any(|e| e["node"]["action"] == "evidence_pack.download"
+            && e["node"]["actor"] == "user:aud@msp.test"
+            && e["node"]["after"]["via"] == "signed link"));
     let again = f.app.gql(Some(&f.token("own")), mutation, input).await;
     assert_eq!(error_code(&again), "NOT_FOUND", "{again}");
 }
@@ -1095,6 +1130,17 @@ async fn a_build_cancelled_before_it_starts_fails_its_pack_which_can_then_be_del
     assert_eq!(after["node"]["status"], "FAILED", "{after}");
     assert_eq!(after["node"]["error"], "the build was cancelled");
     assert!(after["node"]["downloadUrl"].is_null());
+    // Only a build makes a pack READY, even by direct SQL.
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.db.connect().await;
+        let forged = diesel::sql_query(
+            "UPDATE evidence_packs SET status = 'READY', sha256 = 'forged' WHERE status = 'FAILED'",
+        )
+        .execute(&mut conn)
+        .await;
+        assert!(forged.is_err(), "a FAILED pack was made READY");
+    }
     app.gql_ok(&admin, delete, json!({"i": {"evidencePackId": pack}}))
         .await;
 }

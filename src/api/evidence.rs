@@ -153,9 +153,10 @@ impl EvidencePack {
             .api()?
             .map(OperationRun))
     }
-    /// A short-lived signed download link (path and query; valid 15 minutes, no bearer
-    /// token needed). Null unless the pack is READY and the caller holds
-    /// `evidence_pack.download`.
+    /// A short-lived signed download link: a path and query to append to the server's
+    /// address, valid 15 minutes, no bearer token needed. It names the caller: downloads
+    /// through it are audited as theirs, and it stops working if they lose the capability.
+    /// Null unless the pack is READY and the caller holds `evidence_pack.download`.
     async fn download_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         if self.0.status != "READY" {
             return Ok(None);
@@ -167,7 +168,25 @@ impl EvidencePack {
             )
             .await
             .api()?;
-        Ok(may.then(|| service::evidence::download_url(app(ctx), self.0.id)))
+        if !may {
+            return Ok(None);
+        }
+        // The link names the caller: downloads through it are audited as theirs.
+        let email = access(ctx).user_email().api()?.to_string();
+        let Some(user) = state(ctx)
+            .loaders
+            .users_by_email
+            .load_one(email)
+            .await
+            .api()?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(service::evidence::download_url(
+            app(ctx),
+            self.0.id,
+            user.id,
+        )))
     }
 }
 

@@ -190,8 +190,12 @@ pub fn register_sections(
 /// `-`, `@`, tab or carriage return prefixed with `'` so spreadsheets never evaluate it as
 /// a formula.
 pub fn csv_cell(text: &str) -> String {
+    let plain_number = text.parse::<f64>().is_ok_and(f64::is_finite)
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'));
     let defused = match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') if text.parse::<f64>().is_err() => {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') if !plain_number => {
             format!("'{text}")
         }
         _ => text.to_string(),
@@ -374,6 +378,9 @@ mod tests {
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("-1"), "-1");
         assert_eq!(csv_cell("-cmd"), "'-cmd");
+        assert_eq!(csv_cell("-inf"), "'-inf");
+        assert_eq!(csv_cell("+nan"), "'+nan");
+        assert_eq!(csv_cell("-1.5e3"), "-1.5e3");
         assert_eq!(csv_line(&["a", "b\nc"]), "a,\"b\nc\"\r\n");
         assert_eq!(json_cell(Some(&json!(12))), "12");
         assert_eq!(json_cell(Some(&json!("x"))), "x");

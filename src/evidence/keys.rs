@@ -67,7 +67,12 @@ fn key_file(data_dir: &Path, id: &str) -> PathBuf {
 
 fn read_key(path: &Path) -> AppResult<Option<Signer>> {
     match std::fs::read(path) {
-        Ok(bytes) => Signer::from_pkcs8(&bytes).map(Some),
+        Ok(bytes) => Signer::from_pkcs8(&bytes).map(Some).map_err(|_| {
+            AppError::internal(format!(
+                "the evidence signing key file {} is not an Ed25519 PKCS#8 key",
+                path.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AppError::internal(format!(
             "cannot read the evidence signing key {}: {e}",
@@ -132,6 +137,13 @@ pub async fn load_or_create_signer(db: &Db, data_dir: &Path) -> AppResult<Signer
                 }
                 tracing::warn!(key.id = %key.id, "an evidence signing key file does not match its registered public key; ignored");
             }
+        }
+        let registered = store::evidence::list_signing_keys(conn).await?;
+        if registered.iter().any(|k| k.retired_at.is_none()) {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                "no registered evidence signing key has its private file in this data directory; generating another (share the data directory between processes to sign with one key)"
+            );
         }
         let dir = data_dir.clone();
         let signer = tokio::task::spawn_blocking(move || write_new_key(&dir))

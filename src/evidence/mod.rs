@@ -46,8 +46,10 @@ impl EvidenceContext {
     }
 }
 
-/// Issues and checks signed download URLs: `/evidence-packs/<id>/download?expires=<unix
-/// seconds>&signature=<hex HMAC-SHA256 of "<pack uuid>:<expires>">`.
+/// Issues and checks signed download URLs: `/evidence-packs/<id>/download?by=<user
+/// uuid>&expires=<unix seconds>&signature=<hex HMAC-SHA256 of "<pack>:<user>:<expires>">`.
+/// A link names the user it was issued to: downloads through it are audited as theirs,
+/// and it stops working when they lose the capability.
 pub struct DownloadUrls {
     key: hmac::Key,
 }
@@ -56,30 +58,45 @@ impl DownloadUrls {
     /// The key is derived from a deployment secret, for this purpose only.
     pub fn new(secret: &[u8]) -> Self {
         let root = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derived = hmac::sign(&root, b"tenantatlas.evidence-download-url.v1");
+        let derived = hmac::sign(&root, b"tenantatlas.evidence-download-url.v2");
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
         }
     }
 
-    fn message(pack: Uuid, expires: i64) -> String {
-        format!("{pack}:{expires}")
+    fn message(pack: Uuid, user: Uuid, expires: i64) -> String {
+        format!("{pack}:{user}:{expires}")
     }
 
-    /// The query string of a URL for `pack` valid until `expires`.
-    pub fn sign(&self, pack: Uuid, expires: DateTime<Utc>) -> String {
+    /// The query string of a URL for `pack`, issued to `user`, valid until `expires`.
+    pub fn sign(&self, pack: Uuid, user: Uuid, expires: DateTime<Utc>) -> String {
         let exp = expires.timestamp();
-        let tag = hmac::sign(&self.key, Self::message(pack, exp).as_bytes());
-        format!("expires={exp}&signature={}", hex::encode(tag.as_ref()))
+        let tag = hmac::sign(&self.key, Self::message(pack, user, exp).as_bytes());
+        format!(
+            "by={user}&expires={exp}&signature={}",
+            hex::encode(tag.as_ref())
+        )
     }
 
-    /// Whether `signature` was issued for `pack` and `expires` is still ahead of `now`.
-    pub fn check(&self, pack: Uuid, expires: i64, signature: &str, now: DateTime<Utc>) -> bool {
+    /// Whether `signature` was issued for `pack` and `user`, and `expires` is still ahead
+    /// of `now`.
+    pub fn check(
+        &self,
+        pack: Uuid,
+        user: Uuid,
+        expires: i64,
+        signature: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
         let Ok(tag) = hex::decode(signature) else {
             return false;
         };
-        let genuine =
-            hmac::verify(&self.key, Self::message(pack, expires).as_bytes(), &tag).is_ok();
+        let genuine = hmac::verify(
+            &self.key,
+            Self::message(pack, user, expires).as_bytes(),
+            &tag,
+        )
+        .is_ok();
         genuine && expires > now.timestamp()
     }
 }
@@ -89,27 +106,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn download_urls_are_bound_to_pack_and_expiry() {
+    fn download_urls_are_bound_to_pack_user_and_expiry() {
         let urls = DownloadUrls::new(b"secret");
         let pack = Uuid::new_v4();
         let now = Utc::now();
-        let q = urls.sign(pack, now + chrono::Duration::minutes(5));
+        let user = Uuid::new_v4();
+        let q = urls.sign(pack, user, now + chrono::Duration::minutes(5));
         let (exp, sig) = q
-            .strip_prefix("expires=")
+            .strip_prefix(&format!("by={user}&expires="))
             .and_then(|r| r.split_once("&signature="))
             .unwrap();
         let exp: i64 = exp.parse().unwrap();
-        assert!(urls.check(pack, exp, sig, now));
-        assert!(!urls.check(Uuid::new_v4(), exp, sig, now), "another pack");
-        assert!(!urls.check(pack, exp + 1, sig, now), "another expiry");
+        assert!(urls.check(pack, user, exp, sig, now));
         assert!(
-            !urls.check(pack, exp, sig, now + chrono::Duration::minutes(6)),
-            "expired"
+            !urls.check(Uuid::new_v4(), user, exp, sig, now),
+            "another pack"
         );
-        assert!(!urls.check(pack, exp, "zz", now));
         assert!(
-            !DownloadUrls::new(b"other").check(pack, exp, sig, now),
-            "another key"
+            !urls.check(pack, Uuid::new_v4(), exp, sig, now),
+            "another user"
         );
+        assert!(!urls.check(pack, user, exp + 1, sig, now), "another expiry");
+        let later = now + chrono::Duration::minutes(6);
+        assert!(!urls.check(pack, user, exp, sig, later), "expired");
+        assert!(!urls.check(pack, user, exp, "zz", now));
+        let other = DownloadUrls::new(b"other");
+        assert!(!other.check(pack, user, exp, sig, now), "another key");
     }
 }

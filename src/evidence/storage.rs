@@ -10,7 +10,9 @@ use crate::error::{AppError, AppResult};
 pub type StoredPack = (Box<dyn AsyncRead + Send + Unpin>, u64);
 
 /// Storage of finished packs. Keys are relative, `/`-separated names the service makes up
-/// (`evidence-packs/<workspace>/<pack>.zip`); a stored object is never rewritten.
+/// (`evidence-packs/<workspace>/<pack>.zip`). The service puts a pack's object only while
+/// the pack is not READY (a retried build replaces what a dead attempt left), so a READY
+/// pack's object never changes.
 #[async_trait::async_trait]
 pub trait PackStorage: Send + Sync {
     /// A local file a build may write to before [`PackStorage::put`] takes it over.
@@ -44,6 +46,30 @@ impl LocalStorage {
     }
 }
 
+/// Creates `dir` and its missing parents, owner-only (0700 on Unix).
+pub async fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await
+}
+
+async fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        let mut perms = tokio::fs::metadata(path).await?.permissions();
+        perms.set_readonly(true);
+        tokio::fs::set_permissions(path, perms).await
+    }
+}
+
 fn io_error(what: &str, err: std::io::Error) -> AppError {
     AppError::internal(format!("evidence storage: cannot {what}: {err}"))
 }
@@ -57,26 +83,19 @@ impl PackStorage for LocalStorage {
     async fn put(&self, key: &str, built: &Path) -> AppResult<()> {
         let target = self.resolve(key)?;
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
+            create_private_dir(parent)
                 .await
                 .map_err(|e| io_error("create the pack folder", e))?;
         }
-        if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-            return Err(AppError::internal(format!(
-                "evidence storage: {key} exists already; stored packs are never rewritten"
-            )));
-        }
+        // Owner-readable only: a pack holds the whole configuration.
+        restrict(built, 0o400)
+            .await
+            .map_err(|e| io_error("make the built pack read-only", e))?;
+        // The service puts a pack only while it is not READY, so a file already here is
+        // an earlier attempt's whose worker died before recording it: replaced.
         tokio::fs::rename(built, &target)
             .await
             .map_err(|e| io_error("move the built pack into place", e))?;
-        let mut perms = tokio::fs::metadata(&target)
-            .await
-            .map_err(|e| io_error("read the stored pack", e))?
-            .permissions();
-        perms.set_readonly(true);
-        tokio::fs::set_permissions(&target, perms)
-            .await
-            .map_err(|e| io_error("make the stored pack read-only", e))?;
         Ok(())
     }
 

@@ -4,14 +4,17 @@
 //! - `Authorization: Bearer <token>` with capability `evidence_pack.download`: 401 without
 //!   a valid token, 404 for packs the caller cannot see (or unknown ids), 403 with a role
 //!   but without the capability, 409 while the pack is not READY;
-//! - the signed `downloadUrl` (`?expires=…&signature=…`), no token needed: any wrong,
-//!   altered or expired link gets the same 403, whether or not the pack exists.
+//! - the signed `downloadUrl` (`?by=…&expires=…&signature=…`), no token needed: any
+//!   wrong, altered or expired link, or one whose user no longer holds the capability,
+//!   gets the same 403, whether or not the pack exists (a pack deleted since the link was
+//!   issued: 404).
 //!
-//! Every download is an audit event (`evidence_pack.download`).
+//! Every download (GET, not HEAD) is an audit event (`evidence_pack.download`) by the
+//! caller or the user the link was issued to.
 use axum::{
     body::Body,
     extract::{Path, RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -62,20 +65,31 @@ fn internal() -> Response {
     )
 }
 
-/// `expires` and `signature` of a signed link; `None` when the query has neither.
-fn signed_params(query: Option<&str>) -> Option<(Option<String>, Option<String>)> {
+/// The `by`, `expires` and `signature` of a signed link; `None` when the query has none
+/// of them.
+struct LinkParams {
+    by: Option<String>,
+    expires: Option<String>,
+    signature: Option<String>,
+}
+
+fn signed_params(query: Option<&str>) -> Option<LinkParams> {
     let query = query?;
-    let mut expires = None;
-    let mut signature = None;
+    let mut p = LinkParams {
+        by: None,
+        expires: None,
+        signature: None,
+    };
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            "expires" => expires = Some(v.to_string()),
-            "signature" => signature = Some(v.to_string()),
+            "by" => p.by = Some(v.to_string()),
+            "expires" => p.expires = Some(v.to_string()),
+            "signature" => p.signature = Some(v.to_string()),
             _ => {}
         }
     }
-    (expires.is_some() || signature.is_some()).then_some((expires, signature))
+    (p.by.is_some() || p.expires.is_some() || p.signature.is_some()).then_some(p)
 }
 
 fn pack_uuid(id: &str) -> Option<Uuid> {
@@ -86,39 +100,74 @@ fn pack_uuid(id: &str) -> Option<Uuid> {
 }
 
 pub async fn download_pack(
+    method: Method,
     State(state): State<HttpState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let app = state.app.clone();
-    let (pack, actor) = if let Some((expires, signature)) = signed_params(query.as_deref()) {
-        // Signed link: decide on the link alone before touching the database.
-        let (Some(uuid), Some(expires), Some(signature)) = (
+    let (pack, actor, via) = if let Some(link) = signed_params(query.as_deref()) {
+        // Signed link: decided on the link alone before touching the database, then the
+        // user it was issued to must still hold the capability.
+        let (Some(uuid), Some(user), Some(expires), Some(signature)) = (
             pack_uuid(&id),
-            expires.and_then(|e| e.parse::<i64>().ok()),
-            signature,
+            link.by.and_then(|b| Uuid::parse_str(&b).ok()),
+            link.expires.and_then(|e| e.parse::<i64>().ok()),
+            link.signature,
         ) else {
             return forbidden_link();
         };
         if !app
             .evidence
             .urls
-            .check(uuid, expires, &signature, Utc::now())
+            .check(uuid, user, expires, &signature, Utc::now())
         {
             return forbidden_link();
         }
-        let found = async {
+        let issued_to = async {
             let mut conn = app.db.conn().await?;
-            let Some(ws) = store::evidence::find_pack_workspace(&mut conn, uuid).await? else {
+            if store::evidence::find_pack_workspace(&mut conn, uuid)
+                .await?
+                .is_none()
+            {
                 return Ok(None);
-            };
-            store::evidence::find_pack(&mut conn, WorkspaceId(ws), uuid).await
+            }
+            Ok::<_, AppError>(Some(
+                store::users::list_users_by_ids(&mut conn, &[user])
+                    .await?
+                    .into_iter()
+                    .next(),
+            ))
         }
         .await;
-        match found {
-            Ok(Some(pack)) => (pack, "signed-link".to_string()),
+        let email = match issued_to {
+            Ok(Some(Some(u))) => u.email,
+            Ok(Some(None)) => return forbidden_link(),
+            // Deleted since the link was issued.
             Ok(None) => return not_found(),
+            Err(err) => {
+                tracing::error!(error = %err, "evidence download failed");
+                return internal();
+            }
+        };
+        let access = Access::new(
+            Principal::User {
+                email,
+                expires_at: None,
+            },
+            app.authz.clone(),
+        );
+        match service::evidence::authorize_pack(
+            &app,
+            &access,
+            uuid,
+            Capability::EvidencePackDownload,
+        )
+        .await
+        {
+            Ok(pack) => (pack, access.actor(), "signed link"),
+            Err(AppError::NotFound(_) | AppError::Forbidden(_)) => return forbidden_link(),
             Err(err) => {
                 tracing::error!(error = %err, "evidence download failed");
                 return internal();
@@ -149,7 +198,7 @@ pub async fn download_pack(
         )
         .await
         {
-            Ok(pack) => (pack, access.actor()),
+            Ok(pack) => (pack, access.actor(), "bearer token"),
             Err(AppError::NotFound(_)) => return not_found(),
             Err(AppError::Forbidden(m)) => return error(StatusCode::FORBIDDEN, "FORBIDDEN", &m),
             Err(AppError::Unauthenticated(m)) => {
@@ -168,10 +217,16 @@ pub async fn download_pack(
             &format!("the pack is {}, not READY", pack.status),
         );
     }
-    serve_pack(&state, pack, actor).await
+    serve_pack(&state, pack, actor, via, method != Method::HEAD).await
 }
 
-async fn serve_pack(state: &HttpState, pack: EvidencePackRow, actor: String) -> Response {
+async fn serve_pack(
+    state: &HttpState,
+    pack: EvidencePackRow,
+    actor: String,
+    via: &str,
+    audited: bool,
+) -> Response {
     let app = &state.app;
     let Some(key) = pack.storage_key.clone() else {
         return not_found();
@@ -189,6 +244,9 @@ async fn serve_pack(state: &HttpState, pack: EvidencePackRow, actor: String) -> 
     };
     let workspace = WorkspaceId(pack.workspace_id);
     let recorded = async {
+        if !audited {
+            return Ok(());
+        }
         let mut conn = app.db.conn().await?;
         conn.transaction::<_, AppError, _>(async |conn| {
             record(
@@ -200,13 +258,14 @@ async fn serve_pack(state: &HttpState, pack: EvidencePackRow, actor: String) -> 
                     target_type: "EvidencePack",
                     target_id: pack.id.to_string(),
                     before: None,
-                    after: Some(json!({"sha256": pack.sha256})),
+                    after: Some(json!({"sha256": pack.sha256, "via": via})),
                     touches_activity: false,
                 },
             )
             .await
         })
         .await
+        .map(|_| ())
     }
     .await;
     if let Err(err) = recorded {

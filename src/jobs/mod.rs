@@ -378,7 +378,8 @@ async fn worker_loop(
                 let mut conn = app.db.conn().await?;
                 let abandoned = store::operation_runs::fail_abandoned_runs(&mut conn).await?;
                 let builds: Vec<Uuid> = abandoned.iter().filter(|r| r.kind == kinds::EVIDENCE_PACK_BUILD).map(|r| r.id).collect();
-                store::evidence::fail_packs_of_runs(&mut conn, &builds, "the build's workers stopped responding").await?;
+                let failed_packs = store::evidence::fail_packs_of_runs(&mut conn, &builds, "the build's workers stopped responding").await?;
+                crate::service::evidence::remove_scratch(&app, &failed_packs).await;
                 for failed in abandoned {
                     tracing::warn!(run.id = %failed.id, "run abandoned by its workers; marked FAILED");
                     let _ = crate::events::notify(&mut conn, &Event::RunUpdated { workspace_id: failed.workspace_id, run_id: failed.id }).await;

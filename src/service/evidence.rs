@@ -100,8 +100,14 @@ pub async fn create_evidence_pack(
             format!("at most {MAX_TITLE} characters"),
         ));
     }
-    if title.contains('\0') {
-        return Err(AppError::bad_input("title", "must not contain NUL"));
+    if title.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "title",
+            "must not contain control characters",
+        ));
+    }
+    if crate::domain::exceptions::visible_len(title) == 0 {
+        return Err(AppError::bad_input("title", "needs visible characters"));
     }
     let title = redact_text(title).into_owned();
     let now = Utc::now();
@@ -280,22 +286,42 @@ pub async fn delete_evidence_pack(
             Ok(locked)
         })
         .await?;
-    if let Some(key) = &deleted.storage_key {
-        if let Err(err) = app.evidence.storage.delete(key).await {
-            tracing::error!(error = %err, pack.id = %pack, "a deleted pack's file could not be removed");
-        }
+    // The key is the pack's own, recorded or not (a build that died after storing the
+    // file and before recording it leaves one).
+    let key = storage_key(deleted.workspace_id, deleted.id);
+    if let Err(err) = app.evidence.storage.delete(&key).await {
+        tracing::error!(error = %err, pack.id = %pack, "a deleted pack's file could not be removed");
     }
+    remove_scratch(app, &[deleted.id]).await;
     Ok(deleted)
 }
 
-/// A signed download URL (path and query) for `pack`, valid for
+/// Removes the scratch files of these packs' builds (all attempts).
+pub async fn remove_scratch(app: &AppContext, packs: &[Uuid]) {
+    let Ok(probe) = app.evidence.storage.scratch_path("probe") else {
+        return;
+    };
+    let Some(dir) = probe.parent() else { return };
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    let prefixes: Vec<String> = packs.iter().map(|p| format!("{p}-")).collect();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+}
+
+/// A signed download URL (path and query) for `pack`, issued to `user`, valid for
 /// [`crate::evidence::DOWNLOAD_URL_TTL_SECS`].
-pub fn download_url(app: &AppContext, pack: Uuid) -> String {
+pub fn download_url(app: &AppContext, pack: Uuid, user: Uuid) -> String {
     let expires = Utc::now() + chrono::Duration::seconds(crate::evidence::DOWNLOAD_URL_TTL_SECS);
     format!(
         "/evidence-packs/{}/download?{}",
         global_id("EvidencePack", pack),
-        app.evidence.urls.sign(pack, expires)
+        app.evidence.urls.sign(pack, user, expires)
     )
 }
 
@@ -331,14 +357,16 @@ fn write_pack(
 ) -> std::io::Result<Finished> {
     let spool_path = path.with_extension("spool");
     let result = (|| {
-        let file = std::fs::File::create(&path)?;
+        let private = || {
+            let mut o = std::fs::File::options();
+            o.read(true).write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            o
+        };
+        let file = private().open(&path)?;
         let mut w = PackWriter::new(std::io::BufWriter::new(file), modified);
-        let mut spool = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&spool_path)?;
+        let mut spool = private().open(&spool_path)?;
         while let Some(cmd) = rx.blocking_recv() {
             match cmd {
                 Cmd::Begin(p) => w.begin(&p)?,
@@ -641,9 +669,11 @@ async fn build_pack_file<P: Progress>(
         .storage
         .scratch_path(&format!("{}-{}.zip.partial", pack.id, run.attempt))?;
     if let Some(dir) = scratch.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            AppError::internal(format!("cannot create the evidence scratch folder: {e}"))
-        })?;
+        crate::evidence::storage::create_private_dir(dir)
+            .await
+            .map_err(|e| {
+                AppError::internal(format!("cannot create the evidence scratch folder: {e}"))
+            })?;
     }
     // Earlier attempts' scratch files (their workers died) are of no use now.
     for attempt in 1..run.attempt {

@@ -311,9 +311,14 @@ pub async fn delete_pack(conn: &mut Conn, workspace: WorkspaceId, id: Uuid) -> A
 
 /// Fails the unfinished packs built by these runs (the runs ended without building them:
 /// cancelled while queued, or abandoned by their workers).
-pub async fn fail_packs_of_runs(conn: &mut Conn, runs: &[Uuid], error: &str) -> AppResult<usize> {
+/// Returns the packs failed.
+pub async fn fail_packs_of_runs(
+    conn: &mut Conn,
+    runs: &[Uuid],
+    error: &str,
+) -> AppResult<Vec<Uuid>> {
     if runs.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     Ok(diesel::update(
         evidence_packs::table
@@ -324,6 +329,7 @@ pub async fn fail_packs_of_runs(conn: &mut Conn, runs: &[Uuid], error: &str) -> 
         evidence_packs::status.eq("FAILED"),
         evidence_packs::error.eq(error),
     ))
-    .execute(conn)
+    .returning(evidence_packs::id)
+    .get_results(conn)
     .await?)
 }
