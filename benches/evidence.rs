@@ -132,7 +132,7 @@ async fn run(corpus: &[(String, String, Value)], copies: usize) {
     reset_peak_rss();
     let before = peak_rss_mb();
     let start = Instant::now();
-    let outcome = service::evidence::build_evidence_pack(&app, &run, &mut Quiet)
+    let outcome = service::evidence::build_evidence_pack(&app, &run, None, &mut Quiet)
         .await
         .unwrap();
     let secs = start.elapsed().as_secs_f64();

@@ -1144,3 +1144,93 @@ async fn a_build_cancelled_before_it_starts_fails_its_pack_which_can_then_be_del
     app.gql_ok(&admin, delete, json!({"i": {"evidencePackId": pack}}))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_build_per_workspace_runs_at_a_time_and_a_worker_without_the_lease_stores_nothing() {
+    use tenantatlas::store;
+    let app = TestApp::spawn_without_workers().await;
+    let admin = app.admin_token().await;
+    let ws = app.create_workspace(&admin, "Busy", "busy", "TEST").await;
+    let tenant = app.create_tenant(&admin, &ws, "Busy HQ", &guid()).await;
+    let mut packs = Vec::new();
+    for title in ["First", "Second"] {
+        let created = app
+            .gql_ok(
+                &admin,
+                "mutation($i: CreateEvidencePackInput!) { createEvidencePack(input: $i) { evidencePack { id } } }",
+                json!({"i": {"workspaceId": ws, "title": title, "tenantIds": [tenant],
+                             "periodStart": (Utc::now() - Duration::days(1)).to_rfc3339(),
+                             "periodEnd": Utc::now().to_rfc3339()}}),
+            )
+            .await;
+        packs.push(
+            created["createEvidencePack"]["evidencePack"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // The first claim takes one build; the second build of the workspace waits.
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let claimed = store::operation_runs::claim_next_run(&mut conn, "w1", 60.0)
+        .await
+        .unwrap()
+        .expect("a build is claimed");
+    assert_eq!(claimed.kind, "EVIDENCE_PACK_BUILD");
+    assert!(store::operation_runs::claim_next_run(&mut conn, "w2", 60.0)
+        .await
+        .unwrap()
+        .is_none());
+    drop(conn);
+
+    // A worker that does not hold the lease builds but stores and records nothing.
+    let outcome = tenantatlas::service::evidence::build_evidence_pack(
+        &app.ctx,
+        &claimed,
+        Some("w2"),
+        &mut common::NoProgress,
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(tenantatlas::error::AppError::Conflict(ref m)) if m == "lease lost")
+    );
+    let stored = app.import_root.0.join(".data/evidence-packs");
+    let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "nothing stored by a worker without the lease");
+    let pack = app
+        .gql_ok(&admin, "query($id: ID!) { node(id: $id) { ... on EvidencePack { status operationRun { id } } } }", json!({"id": packs[0]}))
+        .await;
+    // The claimed run's pack is still being built by its owner.
+    let statuses: Vec<String> = {
+        let mut out = Vec::new();
+        for p in &packs {
+            let n = app
+                .gql_ok(
+                    &admin,
+                    "query($id: ID!) { node(id: $id) { ... on EvidencePack { status } } }",
+                    json!({"id": p}),
+                )
+                .await;
+            out.push(n["node"]["status"].as_str().unwrap().to_string());
+        }
+        out
+    };
+    assert!(
+        statuses.contains(&"BUILDING".to_string()),
+        "{statuses:?} {pack}"
+    );
+    assert!(!statuses.contains(&"READY".to_string()), "{statuses:?}");
+    assert!(!statuses.contains(&"FAILED".to_string()), "{statuses:?}");
+
+    // The owner finishes it.
+    let done = tenantatlas::service::evidence::build_evidence_pack(
+        &app.ctx,
+        &claimed,
+        Some("w1"),
+        &mut common::NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(!done.cancelled);
+    assert!(done.summary.starts_with("pack READY"), "{}", done.summary);
+}

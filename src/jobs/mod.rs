@@ -172,7 +172,7 @@ pub async fn execute_run_observed(
             ..Default::default()
         }),
         kinds::EVIDENCE_PACK_BUILD => {
-            crate::service::evidence::build_evidence_pack(&app, &run, &mut reporter)
+            crate::service::evidence::build_evidence_pack(&app, &run, Some(&worker), &mut reporter)
                 .await
                 .map(|o| SyncOutcome {
                     cancelled: o.cancelled,

@@ -600,9 +600,13 @@ fn tenant_folder(t: &TenantRow) -> String {
 }
 
 /// Runs the build of the pack behind `run` (kind EVIDENCE_PACK_BUILD).
+///
+/// `worker` is the worker holding the run's lease (`None`: the caller runs it inline). A
+/// worker that lost the lease stores and records nothing: the worker now holding it does.
 pub async fn build_evidence_pack<P: Progress>(
     app: &Arc<AppContext>,
     run: &OperationRunRow,
+    worker: Option<&str>,
     progress: &mut P,
 ) -> AppResult<BuildOutcome> {
     let workspace = WorkspaceId(run.workspace_id);
@@ -627,31 +631,41 @@ pub async fn build_evidence_pack<P: Progress>(
             )));
         }
     }
-    let result = build_pack_file(app, run, &pack, progress).await;
-    let mut conn = app.db.conn().await?;
-    match result {
-        Ok(Some(outcome)) => Ok(outcome),
-        Ok(None) => {
-            store::evidence::mark_failed(&mut conn, workspace, pack.id, "the build was cancelled")
-                .await?;
+    let result = build_pack_file(app, run, &pack, worker, progress).await;
+    let (reason, outcome) = match result {
+        Ok(Some(outcome)) => return Ok(outcome),
+        Ok(None) => (
+            "the build was cancelled".to_string(),
             Ok(BuildOutcome {
                 cancelled: true,
                 summary: "cancelled".into(),
-            })
-        }
+            }),
+        ),
         // Another worker owns the run now; it finishes the pack.
-        Err(AppError::Conflict(m)) if m == "lease lost" => Err(AppError::Conflict(m)),
-        Err(err) => {
-            let shown = match &err {
+        Err(AppError::Conflict(m)) if m == "lease lost" => return Err(AppError::Conflict(m)),
+        Err(err) => (
+            match &err {
                 AppError::Internal(_) | AppError::DatabaseUnavailable(_) => {
                     "internal error; see the server log".to_string()
                 }
                 other => other.to_string(),
-            };
-            store::evidence::mark_failed(&mut conn, workspace, pack.id, &shown).await?;
-            Err(err)
+            },
+            Err(err),
+        ),
+    };
+    let mut conn = app.db.conn().await?;
+    let run_id = run.id;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        if let Some(w) = worker {
+            if !store::operation_runs::lock_own_lease(conn, run_id, w).await? {
+                return Ok(());
+            }
         }
-    }
+        store::evidence::mark_failed(conn, workspace, pack.id, &reason).await?;
+        Ok(())
+    })
+    .await?;
+    outcome
 }
 
 /// Builds, stores and records the pack; `None` when cancelled.
@@ -659,6 +673,7 @@ async fn build_pack_file<P: Progress>(
     app: &Arc<AppContext>,
     run: &OperationRunRow,
     pack: &EvidencePackRow,
+    worker: Option<&str>,
     progress: &mut P,
 ) -> AppResult<Option<BuildOutcome>> {
     let workspace = WorkspaceId(pack.workspace_id);
@@ -711,14 +726,19 @@ async fn build_pack_file<P: Progress>(
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(AppError::internal)?;
     let (size, sha256) = sink.finish(manifest_bytes).await?;
     let key = storage_key(pack.workspace_id, pack.id);
-    if let Err(e) = app.evidence.storage.put(&key, &scratch).await {
-        let _ = tokio::fs::remove_file(&scratch).await;
-        return Err(e);
-    }
     let actor = run.initiated_by.clone();
+    let run_id = run.id;
     let mut conn = app.db.conn().await?;
+    // Stored and recorded under the run's row lock, and only while this worker holds the
+    // lease: a worker that lost it cannot replace the file of the one that took over.
     let recorded = conn
         .transaction::<_, AppError, _>(async |conn| {
+            if let Some(w) = worker {
+                if !store::operation_runs::lock_own_lease(conn, run_id, w).await? {
+                    return Err(AppError::Conflict("lease lost".into()));
+                }
+            }
+            app.evidence.storage.put(&key, &scratch).await?;
             let ready = store::evidence::mark_ready(
                 conn,
                 workspace,
@@ -765,7 +785,12 @@ async fn build_pack_file<P: Progress>(
                 "the pack was deleted or cancelled while it was built".into(),
             ));
         }
+        Err(AppError::Conflict(m)) if m == "lease lost" => {
+            let _ = tokio::fs::remove_file(&scratch).await;
+            return Err(AppError::Conflict(m));
+        }
         Err(e) => {
+            let _ = tokio::fs::remove_file(&scratch).await;
             let _ = app.evidence.storage.delete(&key).await;
             return Err(e);
         }

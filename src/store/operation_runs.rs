@@ -112,7 +112,9 @@ pub async fn fail_abandoned_runs(conn: &mut Conn) -> AppResult<Vec<OperationRunR
 }
 
 /// Claims the oldest runnable run: queued, or running with an expired lease (its worker
-/// died). `FOR UPDATE SKIP LOCKED` lets any number of workers claim concurrently.
+/// died). `FOR UPDATE SKIP LOCKED` lets any number of workers claim concurrently. One run
+/// per tenant runs at a time, and one evidence-pack build per workspace (so queued packs
+/// cannot take every worker).
 pub async fn claim_next_run(
     conn: &mut Conn,
     worker: &str,
@@ -146,6 +148,10 @@ async fn claim_one(
                        AND NOT EXISTS (SELECT 1 FROM operation_runs busy \
                                        WHERE busy.tenant_id = operation_runs.tenant_id AND busy.id <> operation_runs.id \
                                          AND busy.status = 'RUNNING' AND busy.lease_expires_at >= now()) \
+                       AND NOT (kind = 'EVIDENCE_PACK_BUILD' AND EXISTS (SELECT 1 FROM operation_runs build \
+                                       WHERE build.workspace_id = operation_runs.workspace_id \
+                                         AND build.kind = 'EVIDENCE_PACK_BUILD' AND build.id <> operation_runs.id \
+                                         AND build.status = 'RUNNING' AND build.lease_expires_at >= now())) \
                      ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) \
          RETURNING *",
     )
@@ -399,4 +405,19 @@ pub async fn list_runs_by_ids(
         .select(OperationRunRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// Locks a run until the transaction ends and says whether `worker` still holds its
+/// lease (a worker that lost it must not record anything for the run).
+pub async fn lock_own_lease(conn: &mut Conn, run: Uuid, worker: &str) -> AppResult<bool> {
+    Ok(runs::table
+        .filter(runs::id.eq(run))
+        .filter(runs::status.eq("RUNNING"))
+        .filter(runs::lease_owner.eq(worker))
+        .select(runs::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()?
+        .is_some())
 }

@@ -771,3 +771,19 @@ pub fn read_json(path: &Path) -> Value {
 pub fn write_json(path: &Path, v: &Value) {
     std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
 }
+
+/// A progress sink that never cancels (for service calls made directly by a test).
+#[allow(dead_code)]
+pub struct NoProgress;
+
+#[async_trait::async_trait]
+impl tenantatlas::service::inventory::Progress for NoProgress {
+    async fn report(
+        &mut self,
+        _: usize,
+        _: usize,
+        _: &str,
+    ) -> tenantatlas::error::AppResult<tenantatlas::service::inventory::Control> {
+        Ok(tenantatlas::service::inventory::Control::Continue)
+    }
+}
