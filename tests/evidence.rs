@@ -527,6 +527,25 @@ async fn an_auditor_gets_a_pack_whose_parts_match_the_api_and_that_verifies_offl
     assert!(events.iter().any(|e| e["action"] == "evidence_pack.create"));
     assert_eq!(events[0]["prevHash"], audit["startHead"]["hash"]);
     assert_eq!(events.last().unwrap()["hash"], audit["endHead"]["hash"]);
+    // Every hash recomputes offline from the excerpt alone.
+    for e in events {
+        let event = tenantatlas::domain::audit::ChainedEvent {
+            chain: audit["chain"].as_str().unwrap().to_string(),
+            seq: e["seq"].as_i64().unwrap(),
+            actor: e["actor"].as_str().unwrap().to_string(),
+            action: e["action"].as_str().unwrap().to_string(),
+            target_type: e["targetType"].as_str().unwrap().to_string(),
+            target_id: e["targetId"].as_str().unwrap().to_string(),
+            before: Some(e["before"].clone()).filter(|v| !v.is_null()),
+            after: Some(e["after"].clone()).filter(|v| !v.is_null()),
+            occurred_at: e["occurredAt"].as_str().unwrap().parse().unwrap(),
+        };
+        assert_eq!(
+            event.hash(e["prevHash"].as_str().unwrap()),
+            e["hash"].as_str().unwrap(),
+            "{e}"
+        );
+    }
     for pair in events.windows(2) {
         assert_eq!(pair[1]["prevHash"], pair[0]["hash"]);
         assert_eq!(
