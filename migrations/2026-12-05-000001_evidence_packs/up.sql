@@ -34,12 +34,12 @@ CREATE TABLE evidence_packs (
 );
 CREATE INDEX evidence_packs_workspace_idx ON evidence_packs (workspace_id, created_at DESC, id DESC);
 
--- A READY pack never changes (only its deletion removes it), and only a build makes one
--- READY.
+-- A READY or FAILED pack never changes (only its deletion removes it), and only a build
+-- makes one READY.
 CREATE FUNCTION evidence_packs_ready_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.status = 'READY' OR (NEW.status = 'READY' AND OLD.status <> 'BUILDING') THEN
-        RAISE EXCEPTION 'evidence pack % is READY and immutable', OLD.id
+    IF OLD.status IN ('READY', 'FAILED') OR (NEW.status = 'READY' AND OLD.status <> 'BUILDING') THEN
+        RAISE EXCEPTION 'evidence pack % (%) cannot change to %', OLD.id, OLD.status, NEW.status
             USING ERRCODE = 'check_violation', CONSTRAINT = 'evidence_packs_ready_immutable';
     END IF;
     RETURN NEW;

@@ -23,10 +23,11 @@ pub const ALGORITHM: &str = "Ed25519";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ManifestFile {
+    // In byte order of the JSON names: serialised compactly, this is canonical JSON.
     pub path: String,
-    pub size: u64,
     /// Lower-case hex SHA-256 of the file's bytes.
     pub sha256: String,
+    pub size: u64,
 }
 
 /// The signature block of a manifest.

@@ -107,14 +107,21 @@ pub fn covers(accepted: Option<&Value>, actual: Option<&Value>) -> bool {
     super::drift::equivalent(accepted, actual)
 }
 
-/// Characters a reader sees: not whitespace, control, zero-width or bidirectional marks.
+/// Characters that render as nothing: zero-width and bidirectional marks, fillers, blank
+/// patterns, variation selectors and tags.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{2800}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e007f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+/// Characters a reader sees: not whitespace, control or invisible (see [`is_invisible`]).
 pub fn visible_len(text: &str) -> usize {
     text.chars()
-        .filter(|c| {
-            !(c.is_whitespace()
-                || c.is_control()
-                || matches!(*c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{00ad}'))
-        })
+        .filter(|c| !(c.is_whitespace() || c.is_control() || is_invisible(*c)))
         .count()
 }
 

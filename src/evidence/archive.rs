@@ -8,17 +8,14 @@ use std::{
 
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ED25519};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use zip::{write::SimpleFileOptions, CompressionMethod, ZipArchive, ZipWriter};
+use zip::{write::SimpleFileOptions, CompressionMethod, ZipWriter};
 
-use crate::domain::evidence::{
-    key_id, signed_bytes, ManifestFile, ManifestSignature, ALGORITHM, MANIFEST_PATH,
-};
+use crate::domain::evidence::{key_id, ManifestFile, ALGORITHM, MANIFEST_PATH};
 
 /// Largest manifest [`verify_pack`] reads (a pack of 10 tenants x 700 policies has a
 /// manifest of about 1.5 MB).
-const MAX_MANIFEST_BYTES: u64 = 24 * 1024 * 1024;
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Writes a pack entry by entry. Each entry is compressed into the archive and hashed as
 /// it is written, so nothing is held in memory but the current write buffer.
@@ -169,59 +166,63 @@ pub fn parse_public_key(text: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// The manifest's shape, checked strictly before anything else is read from it: unknown
-/// members and duplicate keys are refused (a reader that takes the first of two equal keys
-/// must not see something the signature did not cover).
+/// The manifest, parsed strictly: unknown members and duplicate keys are refused (a reader
+/// that takes the first of two equal keys must not see something the signature did not
+/// cover). Fields are declared in byte order of their JSON names, so serialising the
+/// unsigned part compactly gives exactly the canonical form the signature covers.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 struct StrictManifest {
+    files: Vec<ManifestFile>,
     format: String,
     pack: StrictPack,
-    files: Vec<ManifestFile>,
     signature: StrictSignature,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(dead_code)]
-struct StrictPack {
-    id: String,
-    title: String,
-    workspace: StrictWorkspace,
-    tenants: Vec<StrictTenant>,
-    period_start: String,
-    period_end: String,
-    created_by: String,
-    created_at: String,
-    built_at: String,
-    software: StrictSoftware,
+/// [`StrictManifest`] without its signature, for the canonical bytes.
+#[derive(serde::Serialize)]
+struct Unsigned<'a> {
+    files: &'a [ManifestFile],
+    format: &'a str,
+    pack: &'a StrictPack,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StrictPack {
+    built_at: String,
+    created_at: String,
+    created_by: String,
+    id: String,
+    period_end: String,
+    period_start: String,
+    software: StrictSoftware,
+    tenants: Vec<StrictTenant>,
+    title: String,
+    workspace: StrictWorkspace,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
+struct StrictSoftware {
+    name: String,
+    version: String,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StrictTenant {
+    display_name: String,
+    entra_tenant_id: String,
+    id: String,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct StrictWorkspace {
     id: String,
     name: String,
     slug: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(dead_code)]
-struct StrictTenant {
-    id: String,
-    display_name: String,
-    entra_tenant_id: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct StrictSoftware {
-    name: String,
-    version: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -233,12 +234,15 @@ struct StrictSignature {
     value: String,
 }
 
-/// One central-directory record.
-struct CentralEntry {
-    name: Vec<u8>,
-    local_offset: u64,
+/// One entry as the central directory describes it.
+struct Entry {
+    name: String,
+    method: u16,
+    crc: u32,
     compressed: u64,
-    flags: u16,
+    size: u64,
+    /// Where its compressed bytes start.
+    data_start: u64,
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -258,30 +262,47 @@ fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: usize) -> io::Result<Vec
     Ok(buf)
 }
 
-/// Reads the central directory itself (the ZIP library folds entries of equal names into
-/// one) and checks the archive is laid out as TenantAtlas writes it: entries back to
-/// back from the first byte, the central directory right after the last one, every local
-/// header naming what the central directory names, no name twice. Bytes that a streaming
-/// extractor would read but a central-directory reader would not are refused this way.
-fn check_layout<R: Read + Seek>(r: &mut R) -> Result<usize, Mismatch> {
+/// Extra-field ids of a local or central header, with their data.
+fn extra_fields(extra: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut e = 0usize;
+    while e + 4 <= extra.len() {
+        let id = le16(extra, e).unwrap_or(0);
+        let size = usize::from(le16(extra, e + 2).unwrap_or(0));
+        let data = extra.get(e + 4..e + 4 + size).unwrap_or(&[]);
+        out.push((id, data));
+        e += 4 + size;
+    }
+    out
+}
+
+/// Reads the archive's structure itself (ZIP libraries differ on duplicate names, on
+/// bytes between entries and on alternative names) and accepts only the layout
+/// TenantAtlas writes: entries back to back from the first byte, each local header
+/// agreeing with the central directory, the central directory right after the last
+/// entry, the end record ending the file, no comments, no alternative-name fields, no
+/// name twice. So every ZIP tool, whether it reads the directory or streams the entries,
+/// sees the same files.
+fn read_layout<R: Read + Seek>(r: &mut R) -> Result<Vec<Entry>, Mismatch> {
     let bad = |why: &str| mismatch("(archive)", why.to_string());
-    let len = r
-        .seek(io::SeekFrom::End(0))
-        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
-    let tail_len = len.min(22 + 65_535) as usize;
-    let tail = read_at(r, len - tail_len as u64, tail_len)
-        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
-    let eocd = (0..=tail_len.saturating_sub(22))
-        .rev()
-        .find(|&i| le32(&tail, i) == Some(0x0605_4b50))
-        .ok_or_else(|| bad("not a ZIP (no end of central directory)"))?;
-    let eocd_at = len - tail_len as u64 + eocd as u64;
-    let mut count = u64::from(le16(&tail, eocd + 10).unwrap_or(0));
-    let mut cd_size = u64::from(le32(&tail, eocd + 12).unwrap_or(0));
-    let mut cd_offset = u64::from(le32(&tail, eocd + 16).unwrap_or(0));
+    let io_bad = |e: io::Error| mismatch("(archive)", format!("cannot be read: {e}"));
+    let len = r.seek(io::SeekFrom::End(0)).map_err(io_bad)?;
+    if len < 22 {
+        return Err(bad("not a ZIP (too short)"));
+    }
+    // No comment: the end record is the last 22 bytes.
+    let eocd_at = len - 22;
+    let eocd = read_at(r, eocd_at, 22).map_err(io_bad)?;
+    if le32(&eocd, 0) != Some(0x0605_4b50) {
+        return Err(bad(
+            "not a ZIP written by TenantAtlas (no end record at its end: a comment or appended bytes?)",
+        ));
+    }
+    let mut count = u64::from(le16(&eocd, 10).unwrap_or(0));
+    let mut cd_size = u64::from(le32(&eocd, 12).unwrap_or(0));
+    let mut cd_offset = u64::from(le32(&eocd, 16).unwrap_or(0));
     let mut cd_end = eocd_at;
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-        // ZIP64: the locator sits right before the end record.
         let locator = eocd_at
             .checked_sub(20)
             .and_then(|at| read_at(r, at, 20).ok())
@@ -292,6 +313,9 @@ fn check_layout<R: Read + Seek>(r: &mut R) -> Result<usize, Mismatch> {
             .ok()
             .filter(|z| le32(z, 0) == Some(0x0606_4b50))
             .ok_or_else(|| bad("a ZIP64 archive without its end record"))?;
+        if z64_at + 56 != eocd_at - 20 {
+            return Err(bad("bytes between the ZIP64 end record and its locator"));
+        }
         count = le64(&z64, 32).unwrap_or(0);
         cd_size = le64(&z64, 40).unwrap_or(0);
         cd_offset = le64(&z64, 48).unwrap_or(0);
@@ -302,57 +326,73 @@ fn check_layout<R: Read + Seek>(r: &mut R) -> Result<usize, Mismatch> {
             "the central directory is not where the end record says",
         ));
     }
-    let cd = read_at(r, cd_offset, cd_size as usize)
-        .map_err(|e| mismatch("(archive)", format!("cannot be read: {e}")))?;
-    let mut entries = Vec::new();
+    let cd = read_at(r, cd_offset, cd_size as usize).map_err(io_bad)?;
+    let mut entries: Vec<(u64, Entry, u16)> = Vec::new();
+    let mut names = HashSet::new();
     let mut at = 0usize;
     while at < cd.len() {
+        let damaged = || bad("a damaged central directory");
         if le32(&cd, at) != Some(0x0201_4b50) {
-            return Err(bad("a damaged central directory"));
+            return Err(damaged());
         }
         let field = |o: usize| le16(&cd, at + o).map(usize::from);
-        let (Some(flags), Some(name_len), Some(extra_len), Some(comment_len)) =
-            (le16(&cd, at + 8), field(28), field(30), field(32))
-        else {
-            return Err(bad("a damaged central directory"));
+        let (Some(flags), Some(method), Some(name_len), Some(extra_len), Some(comment_len)) = (
+            le16(&cd, at + 8),
+            le16(&cd, at + 10),
+            field(28),
+            field(30),
+            field(32),
+        ) else {
+            return Err(damaged());
         };
-        let name = cd
-            .get(at + 46..at + 46 + name_len)
-            .ok_or_else(|| bad("a damaged central directory"))?
-            .to_vec();
+        let raw_name = cd.get(at + 46..at + 46 + name_len).ok_or_else(damaged)?;
         let extra = cd
             .get(at + 46 + name_len..at + 46 + name_len + extra_len)
-            .ok_or_else(|| bad("a damaged central directory"))?;
-        let mut compressed = u64::from(le32(&cd, at + 20).unwrap_or(0));
-        let mut uncompressed_big = le32(&cd, at + 24) == Some(0xFFFF_FFFF);
-        let mut local_offset = u64::from(le32(&cd, at + 42).unwrap_or(0));
-        // ZIP64 extra field: the 8-byte values replace the 0xFFFFFFFF ones, in order.
-        let mut e = 0usize;
-        while e + 4 <= extra.len() {
-            let id = le16(extra, e).unwrap_or(0);
-            let size = usize::from(le16(extra, e + 2).unwrap_or(0));
-            if id == 0x0001 {
-                let mut v = e + 4;
-                if uncompressed_big {
-                    v += 8;
-                    uncompressed_big = false;
-                }
-                if compressed == 0xFFFF_FFFF {
-                    compressed = le64(extra, v).ok_or_else(|| bad("a damaged ZIP64 field"))?;
-                    v += 8;
-                }
-                if local_offset == 0xFFFF_FFFF {
-                    local_offset = le64(extra, v).ok_or_else(|| bad("a damaged ZIP64 field"))?;
-                }
-            }
-            e += 4 + size;
+            .ok_or_else(damaged)?;
+        let name = std::str::from_utf8(raw_name)
+            .map_err(|_| bad("an entry name that is not UTF-8"))?
+            .to_string();
+        if comment_len != 0 {
+            return Err(mismatch(&name, "carries a comment"));
         }
-        entries.push(CentralEntry {
-            name,
+        let crc = le32(&cd, at + 16).ok_or_else(damaged)?;
+        let mut compressed = u64::from(le32(&cd, at + 20).ok_or_else(damaged)?);
+        let mut size = u64::from(le32(&cd, at + 24).ok_or_else(damaged)?);
+        let mut local_offset = u64::from(le32(&cd, at + 42).ok_or_else(damaged)?);
+        for (id, data) in extra_fields(extra) {
+            match id {
+                // ZIP64: 8-byte values replace the 0xFFFFFFFF ones, in this order.
+                0x0001 => {
+                    let mut v = 0;
+                    for slot in [&mut size, &mut compressed, &mut local_offset] {
+                        if *slot == 0xFFFF_FFFF {
+                            *slot = le64(data, v).ok_or_else(|| bad("a damaged ZIP64 field"))?;
+                            v += 8;
+                        }
+                    }
+                }
+                // Alternative names some tools show instead of the entry's own.
+                0x7075 | 0x6375 => {
+                    return Err(mismatch(&name, "carries an alternative name field"));
+                }
+                _ => {}
+            }
+        }
+        if !names.insert(name.clone()) {
+            return Err(mismatch(&name, "appears more than once in the archive"));
+        }
+        entries.push((
             local_offset,
-            compressed,
+            Entry {
+                name,
+                method,
+                crc,
+                compressed,
+                size,
+                data_start: 0,
+            },
             flags,
-        });
+        ));
         at += 46 + name_len + extra_len + comment_len;
     }
     if entries.len() as u64 != count {
@@ -360,122 +400,206 @@ fn check_layout<R: Read + Seek>(r: &mut R) -> Result<usize, Mismatch> {
             "the end record and the central directory disagree on the number of entries",
         ));
     }
-    let mut names = HashSet::new();
-    for e in &entries {
-        if !names.insert(e.name.clone()) {
-            return Err(mismatch(
-                &String::from_utf8_lossy(&e.name),
-                "appears more than once in the archive",
-            ));
-        }
-    }
-    entries.sort_by_key(|e| e.local_offset);
+    entries.sort_by_key(|e| e.0);
     let mut expected = 0u64;
-    for e in &entries {
-        let shown = String::from_utf8_lossy(&e.name).into_owned();
-        if e.local_offset != expected {
+    let mut out = Vec::with_capacity(entries.len());
+    for (local_offset, mut e, flags) in entries {
+        let name = e.name.clone();
+        if local_offset != expected {
             return Err(mismatch(
-                &shown,
+                &name,
                 "is preceded by bytes no entry accounts for",
             ));
         }
-        let header = read_at(r, e.local_offset, 30)
+        let header = read_at(r, local_offset, 30)
             .ok()
             .filter(|h| le32(h, 0) == Some(0x0403_4b50))
-            .ok_or_else(|| mismatch(&shown, "has no local header where the directory says"))?;
+            .ok_or_else(|| mismatch(&name, "has no local header where the directory says"))?;
+        let local_flags = le16(&header, 6).unwrap_or(0);
+        let local_method = le16(&header, 8).unwrap_or(0);
+        let local_crc = le32(&header, 14).unwrap_or(0);
+        let local_compressed = le32(&header, 18).unwrap_or(0);
+        let local_size = le32(&header, 22).unwrap_or(0);
         let name_len = u64::from(le16(&header, 26).unwrap_or(0));
         let extra_len = u64::from(le16(&header, 28).unwrap_or(0));
-        let local_name = read_at(r, e.local_offset + 30, name_len as usize)
-            .map_err(|_| mismatch(&shown, "has a damaged local header"))?;
-        if local_name != e.name {
-            return Err(mismatch(&shown, "has another name in its local header"));
+        let local_name = read_at(r, local_offset + 30, name_len as usize)
+            .map_err(|_| mismatch(&name, "has a damaged local header"))?;
+        if local_name != name.as_bytes() {
+            return Err(mismatch(&name, "has another name in its local header"));
         }
-        let mut end = e.local_offset + 30 + name_len + extra_len + e.compressed;
-        if e.flags & 0x0008 != 0 {
-            // A data descriptor follows: with or without its signature, 32- or 64-bit sizes.
+        let local_extra = read_at(r, local_offset + 30 + name_len, extra_len as usize)
+            .map_err(|_| mismatch(&name, "has a damaged local header"))?;
+        let fields = extra_fields(&local_extra);
+        if fields.iter().any(|(id, _)| matches!(id, 0x7075 | 0x6375)) {
+            return Err(mismatch(&name, "carries an alternative name field"));
+        }
+        let zip64 = fields.iter().any(|(id, _)| *id == 0x0001);
+        let descriptor = flags & 0x0008 != 0;
+        if local_flags != flags || local_method != e.method {
+            return Err(mismatch(
+                &name,
+                "has a local header that disagrees with the directory",
+            ));
+        }
+        if !descriptor {
+            let sizes_agree = (local_compressed == 0xFFFF_FFFF
+                || u64::from(local_compressed) == e.compressed)
+                && (local_size == 0xFFFF_FFFF || u64::from(local_size) == e.size);
+            if local_crc != e.crc || !sizes_agree {
+                return Err(mismatch(
+                    &name,
+                    "has a local header that disagrees with the directory",
+                ));
+            }
+        }
+        e.data_start = local_offset + 30 + name_len + extra_len;
+        let mut end = e.data_start + e.compressed;
+        if descriptor {
+            // With or without its signature; 64-bit sizes when the entry is ZIP64.
             let d = read_at(r, end, 4).unwrap_or_default();
             let signed = le32(&d, 0) == Some(0x0807_4b50);
-            let body = if e.compressed > 0xFFFF_FFFF { 20 } else { 12 };
+            let body = if zip64 || e.compressed > 0xFFFF_FFFF {
+                20
+            } else {
+                12
+            };
             end += body + if signed { 4 } else { 0 };
         }
         expected = end;
+        out.push(e);
     }
     if expected != cd_offset {
         return Err(bad(
             "holds bytes between its last entry and its central directory",
         ));
     }
-    Ok(entries.len())
+    Ok(out)
 }
 
-/// Verifies a pack: its layout (see [`check_layout`]), the manifest's shape and signature
+/// Streams one entry's content into `sink`, checking that its compressed data is exactly
+/// one complete stream of the listed length and that size and CRC match the directory.
+fn read_entry<R: Read + Seek>(
+    r: &mut R,
+    e: &Entry,
+    limit: u64,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<u64, Mismatch> {
+    let damaged = |why: String| mismatch(&e.name, format!("cannot be read (damaged): {why}"));
+    r.seek(io::SeekFrom::Start(e.data_start))
+        .map_err(|err| damaged(err.to_string()))?;
+    let mut raw = r.take(e.compressed);
+    let mut crc = crc32fast::Hasher::new();
+    let mut produced = 0u64;
+    let mut input = vec![0u8; 64 * 1024];
+    let mut output = vec![0u8; 64 * 1024];
+    match e.method {
+        0 => loop {
+            let n = raw
+                .read(&mut input)
+                .map_err(|err| damaged(err.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            produced += n as u64;
+            if produced > limit {
+                return Err(mismatch(&e.name, "is larger than listed"));
+            }
+            crc.update(&input[..n]);
+            sink(&input[..n]);
+        },
+        8 => {
+            let mut inflate = flate2::Decompress::new(false);
+            let (mut start, mut end, mut eof) = (0usize, 0usize, false);
+            loop {
+                if start == end && !eof {
+                    end = raw
+                        .read(&mut input)
+                        .map_err(|err| damaged(err.to_string()))?;
+                    start = 0;
+                    eof = end == 0;
+                }
+                let (in0, out0) = (inflate.total_in(), inflate.total_out());
+                let status = inflate
+                    .decompress(
+                        &input[start..end],
+                        &mut output,
+                        flate2::FlushDecompress::None,
+                    )
+                    .map_err(|err| damaged(err.to_string()))?;
+                let used = (inflate.total_in() - in0) as usize;
+                let made = (inflate.total_out() - out0) as usize;
+                start += used;
+                produced += made as u64;
+                if produced > limit {
+                    return Err(mismatch(&e.name, "is larger than listed"));
+                }
+                crc.update(&output[..made]);
+                sink(&output[..made]);
+                if status == flate2::Status::StreamEnd {
+                    break;
+                }
+                if used == 0 && made == 0 && (eof || start < end) {
+                    return Err(damaged("the compressed data ends early".into()));
+                }
+            }
+            // The stream must end exactly at the listed length: no bytes hidden after it.
+            let mut rest = [0u8; 1];
+            let more = raw
+                .read(&mut rest)
+                .map_err(|err| damaged(err.to_string()))?;
+            if start < end || more > 0 || inflate.total_in() != e.compressed {
+                return Err(mismatch(&e.name, "holds bytes after its compressed data"));
+            }
+        }
+        _ => {
+            return Err(mismatch(
+                &e.name,
+                "uses a compression method TenantAtlas does not write",
+            ))
+        }
+    }
+    if produced != e.size || crc.finalize() != e.crc {
+        return Err(damaged("size or CRC differs from the directory".into()));
+    }
+    Ok(produced)
+}
+
+/// Verifies a pack: its layout (see [`read_layout`]), the manifest's shape and signature
 /// (against `pinned` when given), then every listed file's size and SHA-256, then that the
-/// archive holds nothing unlisted (directory entries aside).
+/// archive holds nothing unlisted (folder entries aside).
 pub fn verify_pack<R: Read + Seek>(
     mut reader: R,
     pinned: Option<&[u8]>,
 ) -> Result<Verified, Mismatch> {
-    check_layout(&mut reader)?;
-    let mut archive = ZipArchive::new(reader)
-        .map_err(|e| mismatch("(archive)", format!("not a readable ZIP: {e}")))?;
-    let mut names = Vec::with_capacity(archive.len());
-    for i in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(i)
-            .map_err(|e| mismatch("(archive)", format!("entry {i} cannot be read: {e}")))?;
-        let name = entry
-            .name()
-            .map_err(|e| mismatch("(archive)", format!("entry {i} has no usable name: {e}")))?
-            .to_string();
-        // A folder entry (as `zip -r` adds) carries no content.
-        let folder = name.ends_with('/') && entry.size() == 0;
-        if !folder {
-            names.push(name);
-        }
-    }
+    let entries = read_layout(&mut reader)?;
+    let by_name: std::collections::HashMap<&str, &Entry> =
+        entries.iter().map(|e| (e.name.as_str(), e)).collect();
 
-    let manifest_text = {
-        let entry = archive
-            .by_name(MANIFEST_PATH)
-            .map_err(|_| mismatch(MANIFEST_PATH, "missing from the pack"))?;
-        if entry.size() > MAX_MANIFEST_BYTES {
-            return Err(mismatch(
-                MANIFEST_PATH,
-                "is larger than any manifest TenantAtlas writes",
-            ));
-        }
-        let mut text = Vec::new();
-        entry
-            .take(MAX_MANIFEST_BYTES + 1)
-            .read_to_end(&mut text)
-            .map_err(|e| mismatch(MANIFEST_PATH, format!("cannot be read: {e}")))?;
-        if text.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(mismatch(
-                MANIFEST_PATH,
-                "is larger than any manifest TenantAtlas writes",
-            ));
-        }
-        text
-    };
+    let manifest_entry = by_name
+        .get(MANIFEST_PATH)
+        .ok_or_else(|| mismatch(MANIFEST_PATH, "missing from the pack"))?;
+    if manifest_entry.size > MAX_MANIFEST_BYTES {
+        return Err(mismatch(
+            MANIFEST_PATH,
+            "is larger than any manifest TenantAtlas writes",
+        ));
+    }
+    let mut manifest_text = Vec::new();
+    read_entry(&mut reader, manifest_entry, MAX_MANIFEST_BYTES, &mut |b| {
+        manifest_text.extend_from_slice(b)
+    })?;
     let strict: StrictManifest = serde_json::from_slice(&manifest_text)
         .map_err(|e| mismatch(MANIFEST_PATH, format!("is not a TenantAtlas manifest: {e}")))?;
-    let manifest: Value = serde_json::from_slice(&manifest_text)
-        .map_err(|e| mismatch(MANIFEST_PATH, format!("is not valid JSON: {e}")))?;
-    let signature = ManifestSignature {
-        algorithm: strict.signature.algorithm,
-        key_id: strict.signature.key_id,
-        public_key: strict.signature.public_key,
-        value: strict.signature.value,
-    };
-    if signature.algorithm != ALGORITHM {
+    drop(manifest_text);
+    if strict.signature.algorithm != ALGORITHM {
         return Err(mismatch(
             MANIFEST_PATH,
             format!("is not signed with {ALGORITHM}"),
         ));
     }
-    let embedded = parse_public_key(&signature.public_key)
+    let embedded = parse_public_key(&strict.signature.public_key)
         .map_err(|e| mismatch(MANIFEST_PATH, format!("names an unusable key: {e}")))?;
-    if signature.key_id != key_id(&embedded) {
+    if strict.signature.key_id != key_id(&embedded) {
         return Err(mismatch(
             MANIFEST_PATH,
             "names a key id that is not its public key's",
@@ -489,17 +613,22 @@ pub fn verify_pack<R: Read + Seek>(
     }
     let key = pinned.unwrap_or(&embedded);
     let sig = base64::engine::general_purpose::STANDARD
-        .decode(signature.value.trim())
+        .decode(strict.signature.value.trim())
         .map_err(|_| mismatch(MANIFEST_PATH, "has a signature that is not base64"))?;
+    let canonical = serde_json::to_vec(&Unsigned {
+        files: &strict.files,
+        format: &strict.format,
+        pack: &strict.pack,
+    })
+    .map_err(|e| mismatch(MANIFEST_PATH, format!("cannot be re-encoded: {e}")))?;
     UnparsedPublicKey::new(&ED25519, key)
-        .verify(&signed_bytes(&manifest), &sig)
+        .verify(&canonical, &sig)
         .map_err(|_| {
             mismatch(
                 MANIFEST_PATH,
                 "the signature does not verify (the manifest was changed)",
             )
         })?;
-    drop(manifest);
 
     let files = strict.files;
     let mut listed = HashSet::new();
@@ -510,26 +639,27 @@ pub fn verify_pack<R: Read + Seek>(
                 "is listed more than once in the manifest",
             ));
         }
-        let entry = archive.by_name(&file.path).map_err(|_| {
+        let entry = by_name.get(file.path.as_str()).ok_or_else(|| {
             mismatch(
                 &file.path,
                 "is listed in the manifest but missing from the pack",
             )
         })?;
         let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut reader = entry.take(file.size.saturating_add(1));
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| mismatch(&file.path, format!("cannot be read (damaged): {e}")))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
+        let size =
+            read_entry(&mut reader, entry, file.size, &mut |b| hasher.update(b)).map_err(|m| {
+                if m.reason == "is larger than listed" {
+                    mismatch(
+                        &file.path,
+                        format!(
+                            "size differs from the manifest ({} bytes listed)",
+                            file.size
+                        ),
+                    )
+                } else {
+                    m
+                }
+            })?;
         if size != file.size {
             return Err(mismatch(
                 &file.path,
@@ -543,12 +673,14 @@ pub fn verify_pack<R: Read + Seek>(
             return Err(mismatch(&file.path, "SHA-256 differs from the manifest"));
         }
     }
-    if let Some(extra) = names
-        .iter()
-        .find(|n| n.as_str() != MANIFEST_PATH && !listed.contains(n.as_str()))
-    {
+    // A folder entry (as `zip -r` adds) carries no content.
+    if let Some(extra) = entries.iter().find(|e| {
+        e.name != MANIFEST_PATH
+            && !listed.contains(e.name.as_str())
+            && !(e.name.ends_with('/') && e.size == 0)
+    }) {
         return Err(mismatch(
-            extra,
+            &extra.name,
             "is in the pack but not listed in the manifest",
         ));
     }
@@ -562,9 +694,11 @@ pub fn verify_pack<R: Read + Seek>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::evidence::signed_bytes;
     use ring::signature::{Ed25519KeyPair, KeyPair};
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::io::Cursor;
+    use zip::ZipArchive;
 
     fn key() -> Ed25519KeyPair {
         let rng = ring::rand::SystemRandom::new();
@@ -708,6 +842,29 @@ mod tests {
         let err = verify_pack(Cursor::new(&bytes), None).unwrap_err();
         assert_eq!(err.path, MANIFEST_PATH);
         assert!(err.reason.contains("key id"), "{err}");
+    }
+
+    #[test]
+    fn the_strict_form_serialises_to_the_canonical_bytes_the_signer_signs() {
+        let meta = json!({"workspace": {"slug": "w", "name": "W \"quoted\" é", "id": "w"},
+            "title": "t\n", "tenants": [{"id": "t", "entraTenantId": "e", "displayName": "T"}],
+            "software": {"version": "0", "name": "TenantAtlas"}, "periodStart": "a",
+            "periodEnd": "b", "id": "p", "createdBy": "c", "createdAt": "d", "builtAt": "e"});
+        let files = vec![ManifestFile {
+            path: "a/b".into(),
+            sha256: "00".into(),
+            size: 7,
+        }];
+        let manifest = json!({"pack": meta, "format": "f", "files": files,
+            "signature": {"algorithm": ALGORITHM, "keyId": "k", "publicKey": "p", "value": "v"}});
+        let strict: StrictManifest = serde_json::from_value(manifest.clone()).unwrap();
+        let typed = serde_json::to_vec(&Unsigned {
+            files: &strict.files,
+            format: &strict.format,
+            pack: &strict.pack,
+        })
+        .unwrap();
+        assert_eq!(typed, signed_bytes(&manifest));
     }
 
     #[test]

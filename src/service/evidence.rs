@@ -100,10 +100,14 @@ pub async fn create_evidence_pack(
             format!("at most {MAX_TITLE} characters"),
         ));
     }
-    if title.chars().any(char::is_control) {
+    // Control characters and bidirectional overrides can make a title read as another.
+    if title
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    {
         return Err(AppError::bad_input(
             "title",
-            "must not contain control characters",
+            "must not contain control characters or bidirectional overrides",
         ));
     }
     if crate::domain::exceptions::visible_len(title) == 0 {
@@ -1418,7 +1422,12 @@ async fn write_governance(
             .filter(|s| s.tenant_id == tenant)
             .cloned()
             .collect();
-        trend_points(&rows, from)
+        // From the period's start or the first snapshot, whichever is later: a period
+        // far in the past costs nothing.
+        let Some(first) = rows.iter().map(|r| r.day).min() else {
+            return Vec::new();
+        };
+        trend_points(&rows, from.max(first))
             .into_iter()
             .filter(|(day, c, _)| *day <= until && c.is_some())
             .map(|(day, c, score)| {
