@@ -1620,15 +1620,15 @@ fn index_html(
         ));
     }
     h.push_str(&format!(
-        "</table>\n<p>{} open findings (with expected and actual values in <code>findings.csv</code>), {} resolved in the period.</p>\n",
+        "</table>\n<p>Open findings: {} (with expected and actual values in <code>findings.csv</code>). Resolved in the period: {}.</p>\n",
         s.open_findings, s.resolved_in_period
     ));
-    h.push_str("<h2>Risk acceptances (exceptions)</h2>\n<table><tr><th>In the period</th><th>Exceptions</th></tr>\n");
+    h.push_str("<h2>Risk acceptances (exceptions)</h2>\n<p>An exception in force during the period and then expired or revoked in it counts in both rows.</p>\n<table><tr><th>In the period</th><th>Exceptions</th></tr>\n");
     for (k, n) in &s.exceptions {
         h.push_str(&format!("<tr><td>{k}</td><td>{n}</td></tr>\n"));
     }
     h.push_str(&format!(
-        "</table>\n<h2>Baselines and audit trail</h2>\n<p>{} baselines (see <code>baseline-governance.json</code>). {} audit events in the period, chained from head #{} <code>{}</code> to head #{} <code>{}</code> (see <code>audit-excerpt.json</code>).</p>\n",
+        "</table>\n<h2>Baselines and audit trail</h2>\n<p>Baselines: {} (see <code>baseline-governance.json</code>). Audit events in the period: {}, chained from head #{} <code>{}</code> to head #{} <code>{}</code> (see <code>audit-excerpt.json</code>).</p>\n",
         s.baselines,
         s.audit_events,
         s.audit_start.0,
