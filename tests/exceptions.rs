@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{Duration, Utc};
 use common::*;
@@ -28,68 +28,15 @@ struct Risk {
 async fn risk() -> Risk {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let ws = app
-        .create_workspace(&admin, "Risk", "risk", "PRODUCTION")
-        .await;
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq");
-    let root = app.import_root.0.join("risk");
-    copy_tree(&demo, &root.join("ref"));
-    copy_tree(&demo, &root.join("target"));
-    let reference = tenant_at(&app, &admin, &ws, "Reference", "ref").await;
-    let target = tenant_at(&app, &admin, &ws, "Target", "target").await;
-    app.sync(&admin, &reference, &[]).await;
-    let target_dir = root.join("target");
-    set_min_length(&target_dir, 4);
-    app.sync(&admin, &target, &[]).await;
-    let baseline = app
-        .gql_ok(
-            &admin,
-            "mutation($i: CreateBaselineInput!) { createBaseline(input: $i) { baseline { id } } }",
-            json!({"i": {"workspaceId": ws, "name": "Standard", "sourceTenantId": reference}}),
-        )
-        .await["createBaseline"]["baseline"]["id"]
-        .clone();
-    app.gql_ok(
-        &admin,
-        "mutation($i: BaselineTenantsInput!) { assignBaseline(input: $i) { baseline { id } } }",
-        json!({"i": {"baselineId": baseline, "tenantIds": [target]}}),
-    )
-    .await;
-    wait_evaluations(&app, &admin, &ws, &target, 1).await;
-    for (email, role) in [
-        ("op@msp.test", "OPERATOR"),
-        ("mgr@msp.test", "MANAGER"),
-        ("own@msp.test", "OWNER"),
-        ("aud@msp.test", "AUDITOR"),
-        ("ro@msp.test", "READONLY"),
-    ] {
-        app.grant(&admin, &ws, email, role).await;
-    }
-    let finding = app
-        .gql_ok(
-            &admin,
-            "query($id: ID!) { tenant(id: $id) { findings { edges { node { id } } } } }",
-            json!({"id": target}),
-        )
-        .await["tenant"]["findings"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let d = drifted_workspace(&app, &admin, "Risk", "risk").await;
     Risk {
         app,
         admin,
-        ws,
-        target,
-        finding,
-        target_dir,
+        ws: d.ws,
+        target: d.target,
+        finding: d.finding,
+        target_dir: d.target_dir,
     }
-}
-
-fn set_min_length(dir: &Path, n: i64) {
-    let file = dir.join("CompliancePolicies/NW-Compliance-Password.json");
-    let mut v = read_json(&file);
-    v["passwordMinimumLength"] = json!(n);
-    write_json(&file, &v);
 }
 
 fn days(n: i64) -> String {

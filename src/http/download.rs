@@ -23,7 +23,7 @@ use diesel_async::AsyncConnection;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{principal_from_authorization, HttpState};
+use super::{principal_from_headers, HttpState};
 use crate::{
     auth::Principal,
     authz::{Access, Capability},
@@ -174,15 +174,7 @@ pub async fn download_pack(
             }
         }
     } else {
-        let mut auths = headers.get_all(header::AUTHORIZATION).iter();
-        let principal = match (auths.next(), auths.next()) {
-            (None, _) => Principal::Anonymous,
-            (Some(_), Some(_)) => Principal::Invalid("send one Authorization header".into()),
-            (Some(v), None) => match v.to_str() {
-                Ok(v) => principal_from_authorization(&app.tokens, Some(v)),
-                Err(_) => Principal::Invalid("malformed Authorization header".into()),
-            },
-        };
+        let principal = principal_from_headers(&app.tokens, &headers);
         let access = Access::new(principal, app.authz.clone());
         if let Err(e) = access.user_email() {
             return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());

@@ -111,6 +111,19 @@ pub fn principal_from_authorization(tokens: &TokenService, value: Option<&str>) 
     }
 }
 
+/// The caller of an HTTP request: exactly one `Authorization` header, or none.
+pub fn principal_from_headers(tokens: &TokenService, headers: &HeaderMap) -> Principal {
+    let mut auths = headers.get_all(header::AUTHORIZATION).iter();
+    match (auths.next(), auths.next()) {
+        (None, _) => Principal::Anonymous,
+        (Some(_), Some(_)) => Principal::Invalid("send one Authorization header".into()),
+        (Some(v), None) => match v.to_str() {
+            Ok(v) => principal_from_authorization(tokens, Some(v)),
+            Err(_) => Principal::Invalid("malformed Authorization header".into()),
+        },
+    }
+}
+
 /// Largest GraphQL request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -146,15 +159,7 @@ async fn graphql(
                 "expected {\"query\": string, \"variables\"?: object, \"operationName\"?: string}",
             ),
         };
-    let mut auths = headers.get_all(header::AUTHORIZATION).iter();
-    let principal = match (auths.next(), auths.next()) {
-        (None, _) => Principal::Anonymous,
-        (Some(_), Some(_)) => Principal::Invalid("send one Authorization header".into()),
-        (Some(v), None) => match v.to_str() {
-            Ok(v) => principal_from_authorization(&state.app.tokens, Some(v)),
-            Err(_) => Principal::Invalid("malformed Authorization header".into()),
-        },
-    };
+    let principal = principal_from_headers(&state.app.tokens, &headers);
     let (spawner, pump) = crate::api::loaders::request_batches();
     let request_state = Arc::new(RequestState::for_request(
         &state.app,

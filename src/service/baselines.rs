@@ -67,17 +67,10 @@ pub async fn authorize_baseline(
 ) -> AppResult<BaselineRow> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::baselines::find_baseline_workspace(&mut conn, id)
+    let found = store::baselines::find_baseline_workspace(&mut conn, id)
         .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found("baseline"))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("baseline"),
-            other => other,
-        })?;
+        .map(WorkspaceId);
+    let workspace = super::require_visible(access, found, capability, "baseline").await?;
     store::baselines::find_baseline(&mut conn, workspace, id)
         .await?
         .ok_or_else(|| AppError::not_found("baseline"))
@@ -556,17 +549,10 @@ async fn authorize_item(
 ) -> AppResult<(BaselineItemRow, BaselineRow)> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::baselines::find_item_workspace(&mut conn, item)
+    let found = store::baselines::find_item_workspace(&mut conn, item)
         .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found("baseline item"))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("baseline item"),
-            other => other,
-        })?;
+        .map(WorkspaceId);
+    let workspace = super::require_visible(access, found, capability, "baseline item").await?;
     let row = store::baselines::find_item(&mut conn, workspace, item)
         .await?
         .ok_or_else(|| AppError::not_found("baseline item"))?;

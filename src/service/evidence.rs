@@ -230,17 +230,10 @@ pub async fn authorize_pack(
 ) -> AppResult<EvidencePackRow> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::evidence::find_pack_workspace(&mut conn, pack)
+    let found = store::evidence::find_pack_workspace(&mut conn, pack)
         .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found("evidence pack"))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("evidence pack"),
-            other => other,
-        })?;
+        .map(WorkspaceId);
+    let workspace = super::require_visible(access, found, capability, "evidence pack").await?;
     store::evidence::find_pack(&mut conn, workspace, pack)
         .await?
         .ok_or_else(|| AppError::not_found("evidence pack"))

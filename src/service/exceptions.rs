@@ -70,18 +70,8 @@ async fn workspace_of(
     what: &str,
 ) -> AppResult<WorkspaceId> {
     access.user_email()?;
-    let workspace = lookup
-        .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found(what))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found(what),
-            other => other,
-        })?;
-    Ok(workspace)
+    let found = lookup.await?.map(WorkspaceId);
+    super::require_visible(access, found, capability, what).await
 }
 
 /// The tenant whose findings an exception belongs to (it never changes).

@@ -200,17 +200,10 @@ async fn authorize_finding(
 ) -> AppResult<WorkspaceId> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::findings::find_finding_workspace(&mut conn, id)
+    let found = store::findings::find_finding_workspace(&mut conn, id)
         .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found("finding"))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("finding"),
-            other => other,
-        })?;
+        .map(WorkspaceId);
+    let workspace = super::require_visible(access, found, capability, "finding").await?;
     Ok(workspace)
 }
 

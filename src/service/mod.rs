@@ -56,6 +56,27 @@ impl From<crate::domain::workspace::Invalid> for AppError {
     }
 }
 
+/// The workspace of an object the caller may act on with `capability`. An unknown object
+/// (`found` is `None`) and one in a workspace where the caller holds no role are the same
+/// NOT_FOUND `what`, so callers learn nothing about other workspaces; a role without the
+/// capability is FORBIDDEN. Callers authenticate before looking the object up.
+pub async fn require_visible(
+    access: &crate::authz::Access,
+    found: Option<WorkspaceId>,
+    capability: crate::authz::Capability,
+    what: &str,
+) -> AppResult<WorkspaceId> {
+    let workspace = found.ok_or_else(|| AppError::not_found(what))?;
+    access
+        .require(workspace, capability)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => AppError::not_found(what),
+            other => other,
+        })?;
+    Ok(workspace)
+}
+
 /// One audit record, as a service describes it.
 pub struct Audit<'a> {
     pub workspace: Option<WorkspaceId>,

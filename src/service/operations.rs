@@ -33,16 +33,8 @@ pub async fn authorize_tenant(
 ) -> AppResult<TenantRow> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::tenants::find_tenant_workspace(&mut conn, tenant)
-        .await?
-        .ok_or_else(|| AppError::not_found("tenant"))?;
-    access
-        .require(workspace, capability)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("tenant"),
-            other => other,
-        })?;
+    let found = store::tenants::find_tenant_workspace(&mut conn, tenant).await?;
+    let workspace = super::require_visible(access, found, capability, "tenant").await?;
     store::tenants::find_tenant(&mut conn, workspace, tenant)
         .await?
         .ok_or_else(|| AppError::not_found("tenant"))
@@ -244,17 +236,16 @@ pub async fn cancel_operation_run(
 ) -> AppResult<OperationRunRow> {
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::operation_runs::find_run_workspace(&mut conn, run)
+    let found = store::operation_runs::find_run_workspace(&mut conn, run)
         .await?
-        .map(WorkspaceId)
-        .ok_or_else(|| AppError::not_found("operation run"))?;
-    access
-        .require(workspace, Capability::OperationRunCancel)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("operation run"),
-            other => other,
-        })?;
+        .map(WorkspaceId);
+    let workspace = super::require_visible(
+        access,
+        found,
+        Capability::OperationRunCancel,
+        "operation run",
+    )
+    .await?;
     let actor = access.actor();
     conn.transaction::<_, AppError, _>(async |conn| {
         let row = store::operation_runs::request_cancel(conn, workspace, run).await?;

@@ -62,17 +62,9 @@ pub async fn update_tenant(
     // Authenticate before looking anything up, so anonymous callers learn nothing.
     access.user_email_or_system()?;
     let mut conn = app.db.conn().await?;
-    let workspace = store::tenants::find_tenant_workspace(&mut conn, tenant)
-        .await?
-        .ok_or_else(|| AppError::not_found("tenant"))?;
-    // A tenant in a workspace the caller cannot see does not exist for them.
-    access
-        .require(workspace, Capability::TenantUpdate)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::not_found("tenant"),
-            other => other,
-        })?;
+    let found = store::tenants::find_tenant_workspace(&mut conn, tenant).await?;
+    let workspace =
+        super::require_visible(access, found, Capability::TenantUpdate, "tenant").await?;
     let display_name = display_name
         .map(|n| validate_name("displayName", n))
         .transpose()?;

@@ -787,3 +787,80 @@ impl tenantatlas::service::inventory::Progress for NoProgress {
         Ok(tenantatlas::service::inventory::Control::Continue)
     }
 }
+
+/// Sets the demo compliance policy's minimum password length in an export folder.
+#[allow(dead_code)]
+pub fn set_min_length(dir: &Path, n: i64) {
+    let file = dir.join("CompliancePolicies/NW-Compliance-Password.json");
+    let mut v = read_json(&file);
+    v["passwordMinimumLength"] = json!(n);
+    write_json(&file, &v);
+}
+
+/// A workspace whose "Target" tenant drifts from the baseline made of "Reference" in one
+/// setting (the demo export with a minimum password length of 4: one finding), with an
+/// operator, a manager, an owner, an auditor and a readonly member (`<role>@msp.test`).
+#[allow(dead_code)]
+pub struct Drifted {
+    pub ws: String,
+    pub reference: String,
+    pub target: String,
+    pub target_dir: PathBuf,
+    pub finding: String,
+}
+
+#[allow(dead_code)]
+pub async fn drifted_workspace(app: &TestApp, admin: &str, name: &str, slug: &str) -> Drifted {
+    let ws = app.create_workspace(admin, name, slug, "PRODUCTION").await;
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/exports/northwind-hq");
+    let root = app.import_root.0.join(slug);
+    copy_tree(&demo, &root.join("ref"));
+    copy_tree(&demo, &root.join("target"));
+    let reference = tenant_at(app, admin, &ws, "Reference", "ref").await;
+    let target = tenant_at(app, admin, &ws, "Target", "target").await;
+    app.sync(admin, &reference, &[]).await;
+    let target_dir = root.join("target");
+    set_min_length(&target_dir, 4);
+    app.sync(admin, &target, &[]).await;
+    let baseline = app
+        .gql_ok(
+            admin,
+            "mutation($i: CreateBaselineInput!) { createBaseline(input: $i) { baseline { id } } }",
+            json!({"i": {"workspaceId": ws, "name": "Standard", "sourceTenantId": reference}}),
+        )
+        .await["createBaseline"]["baseline"]["id"]
+        .clone();
+    app.gql_ok(
+        admin,
+        "mutation($i: BaselineTenantsInput!) { assignBaseline(input: $i) { baseline { id } } }",
+        json!({"i": {"baselineId": baseline, "tenantIds": [target]}}),
+    )
+    .await;
+    wait_evaluations(app, admin, &ws, &target, 1).await;
+    for (email, role) in [
+        ("op@msp.test", "OPERATOR"),
+        ("mgr@msp.test", "MANAGER"),
+        ("own@msp.test", "OWNER"),
+        ("aud@msp.test", "AUDITOR"),
+        ("ro@msp.test", "READONLY"),
+    ] {
+        app.grant(admin, &ws, email, role).await;
+    }
+    let finding = app
+        .gql_ok(
+            admin,
+            "query($id: ID!) { tenant(id: $id) { findings { edges { node { id } } } } }",
+            json!({"id": target}),
+        )
+        .await["tenant"]["findings"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Drifted {
+        ws,
+        reference,
+        target,
+        target_dir,
+        finding,
+    }
+}
